@@ -1,0 +1,21 @@
+//! One module per command. `run` dispatches and returns the process exit code:
+//! 0 ok / nothing found, 1 findings, 2 usage or input error, 3 target process problem.
+
+mod heap;
+pub mod live;
+
+use crate::cli::{Cli, Command};
+use std::process::ExitCode;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Summary(args) => heap::summary(&args, quiet),
+        Command::Dominators(args) => heap::dominators(&args, quiet),
+        Command::Stats(args) => heap::stats(&args, quiet),
+        Command::Ps(args) => live::ps(&args, quiet),
+        Command::Watch(args) => live::watch(&args, quiet),
+        Command::Snapshot(args) => live::snapshot(&args, quiet),
+        Command::Gc(args) => live::gc(&args, quiet),
+    }
+}

@@ -1,0 +1,49 @@
+//! A fixed-size bit vector (one bit per node or edge).
+
+#[derive(Debug, Clone, Default)]
+pub struct BitVec {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl BitVec {
+    pub fn new(len: usize) -> Self {
+        BitVec { words: vec![0; len.div_ceil(64)], len }
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        self.words[i >> 6] & (1 << (i & 63)) != 0
+    }
+
+    #[inline]
+    pub fn set(&mut self, i: usize) {
+        self.words[i >> 6] |= 1 << (i & 63);
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn count_ones(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sets_and_reads_bits() {
+        let mut bits = super::BitVec::new(130);
+        bits.set(0);
+        bits.set(64);
+        bits.set(129);
+        assert!(bits.get(0) && bits.get(64) && bits.get(129));
+        assert!(!bits.get(1) && !bits.get(128));
+        assert_eq!(bits.count_ones(), 3);
+    }
+}

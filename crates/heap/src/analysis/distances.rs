@@ -1,0 +1,133 @@
+//! Distances from the user roots (DevTools' `calculateDistances`): a BFS from the global objects at 1, then a
+//! BFS from the root at `BASE_SYSTEM_DISTANCE` for whatever only GC roots reach. Weak edges are not followed,
+//! nor a few links DevTools deliberately skips (see `follow`).
+
+use super::bits::BitVec;
+use super::weakmap::WeakMapNames;
+use crate::snapshot::{EdgeIndex, EdgeType, HeapSnapshot, NodeIndex, NodeType};
+
+/// DevTools shows no distance ("−") for nodes the BFS never reached.
+pub const NO_DISTANCE: u32 = u32::MAX;
+/// Distances of nodes reached only through GC roots start here ("system" objects).
+pub const BASE_SYSTEM_DISTANCE: u32 = 100_000_000;
+/// DevTools' `baseUnreachableDistance`, used to sort unreachable retainers last.
+pub const BASE_UNREACHABLE_DISTANCE: u32 = 2 * BASE_SYSTEM_DISTANCE;
+
+/// Computes distances. `ignored` nodes (DevTools' "Ignore this retainer") are never entered.
+pub fn distances(
+    snapshot: &HeapSnapshot,
+    user_roots: &[NodeIndex],
+    weakmaps: &WeakMapNames,
+    ignored: Option<&BitVec>,
+) -> Vec<u32> {
+    let n = snapshot.node_count();
+    let mut distance = vec![NO_DISTANCE; n];
+    let mut queue: Vec<NodeIndex> = Vec::with_capacity(n);
+    let mut pending_pairs = vec![false; weakmaps.pair_count()];
+    for &root in user_roots {
+        distance[root as usize] = 1;
+        queue.push(root);
+    }
+    let mut rules = Rules { snapshot, weakmaps, pending_pairs: &mut pending_pairs, ignored };
+    bfs(snapshot, &mut queue, &mut distance, &mut rules);
+    let root = snapshot.root();
+    distance[root as usize] = if user_roots.is_empty() { 0 } else { BASE_SYSTEM_DISTANCE };
+    queue.clear();
+    queue.push(root);
+    bfs(snapshot, &mut queue, &mut distance, &mut rules);
+    distance
+}
+
+fn bfs(snapshot: &HeapSnapshot, queue: &mut Vec<NodeIndex>, distance: &mut [u32], rules: &mut Rules) {
+    let mut head = 0;
+    while head < queue.len() {
+        let node = queue[head];
+        head += 1;
+        let next = distance[node as usize] + 1;
+        for edge in snapshot.edges(node) {
+            if snapshot.edge_type(edge) == EdgeType::Weak {
+                continue;
+            }
+            let child = snapshot.edge_target(edge);
+            if distance[child as usize] != NO_DISTANCE {
+                continue;
+            }
+            if !rules.follow(node, edge) {
+                continue;
+            }
+            distance[child as usize] = next;
+            queue.push(child);
+        }
+    }
+}
+
+struct Rules<'a> {
+    snapshot: &'a HeapSnapshot,
+    weakmaps: &'a WeakMapNames,
+    pending_pairs: &'a mut Vec<bool>,
+    ignored: Option<&'a BitVec>,
+}
+
+impl Rules<'_> {
+    fn follow(&mut self, node: NodeIndex, edge: EdgeIndex) -> bool {
+        let snapshot = self.snapshot;
+        if let Some(ignored) = self.ignored {
+            if ignored.get(snapshot.edge_target(edge) as usize) {
+                return false;
+            }
+        }
+        let kind = snapshot.edge_type(edge);
+        match snapshot.node_type(node) {
+            // A NativeContext's sloppy_function_map link would make functions look close to every global.
+            NodeType::Hidden
+                if kind.has_string_name()
+                    && snapshot.strings.get(snapshot.edge_name_or_index(edge)) == "sloppy_function_map"
+                    && snapshot.node_name(node) == "system / NativeContext" =>
+            {
+                return false;
+            }
+            // Maps share descriptor arrays, so their descriptor links are not valid for every map (crbug 413608).
+            NodeType::Array if snapshot.node_name(node) == "(map descriptors)" => {
+                let index = if kind.has_string_name() {
+                    leading_integer(snapshot.strings.get(snapshot.edge_name_or_index(edge)))
+                } else {
+                    Some(snapshot.edge_name_or_index(edge) as u64)
+                };
+                return match index {
+                    Some(i) => i < 2 || i % 3 != 1,
+                    None => true,
+                };
+            }
+            _ => {}
+        }
+        if kind == EdgeType::Internal {
+            // A WeakMap value is reached through two edges (table and key): skip the first one met, so the value's
+            // distance is the larger of the two (crbug 1290800).
+            if let Some(pair) = self.weakmaps.get(snapshot.edge_name_or_index(edge)) {
+                let slot = &mut self.pending_pairs[pair.pair as usize];
+                *slot = !*slot;
+                if *slot {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// `parseInt(text, 10)` for the cases that matter here: leading ASCII digits, else none.
+fn leading_integer(text: &str) -> Option<u64> {
+    let trimmed = text.trim_start();
+    let digits: &str = &trimmed[..trimmed.bytes().take_while(|b| b.is_ascii_digit()).count()];
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_like_parse_int() {
+        assert_eq!(super::leading_integer("12"), Some(12));
+        assert_eq!(super::leading_integer("7abc"), Some(7));
+        assert_eq!(super::leading_integer("map"), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! Everything DevTools computes when it opens a snapshot, in DevTools' order (the order changes the numbers):
+//! page-owned flags → essential edges → dominators ∥ (shallow-size reattribution, distances, class names)
+//! → retained sizes → Summary aggregates and Statistics.
+
+pub mod bits;
+pub mod distances;
+pub mod dom_state;
+pub mod dominators;
+pub mod essential;
+pub mod names;
+pub mod roots;
+pub mod shallow;
+pub mod stats;
+pub mod summary;
+mod utf16;
+pub mod weakmap;
+
+use crate::snapshot::{HeapSnapshot, NodeIndex};
+use bits::BitVec;
+pub use distances::{BASE_SYSTEM_DISTANCE, NO_DISTANCE};
+use dominators::{DominatorTree, FlowGraph};
+pub use names::{ClassId, ClassNames, InterfaceDefinition};
+pub use stats::Statistics;
+pub use summary::{ClassAggregate, ClassKey};
+use weakmap::WeakMapNames;
+
+#[derive(Debug, Clone, Default)]
+pub struct AnalysisOptions {
+    /// Keep the file's self sizes instead of moving single-owner internal arrays onto their owner
+    /// (memlab's sizes). DevTools reattributes; so does leakscope by default.
+    pub raw_sizes: bool,
+    /// Name plain objects with these interface definitions instead of inferring them (as DevTools'
+    /// Comparison view does with the other snapshot's).
+    pub interface_definitions: Option<Vec<InterfaceDefinition>>,
+    /// Run the independent passes on two threads.
+    pub parallel: bool,
+}
+
+/// The analysed snapshot: per-node shallow/retained sizes, dominators, distances and classes.
+pub struct Analysis {
+    pub shallow: Vec<u64>,
+    pub retained: Vec<u64>,
+    pub idom: Vec<NodeIndex>,
+    pub distance: Vec<u32>,
+    pub classes: ClassNames,
+    pub dominator_tree: DominatorTree,
+    pub page_owned: BitVec,
+    pub user_roots: Vec<NodeIndex>,
+    pub weakmaps: WeakMapNames,
+    /// Nodes the root does not reach through retaining edges (DevTools' problem report).
+    pub unreachable: u32,
+    /// Total size as DevTools reports it: root retained size + `extra_native_bytes`.
+    pub total_size: u64,
+}
+
+impl Analysis {
+    /// Runs every pass. `progress` is told the name of each phase as it starts.
+    pub fn new(snapshot: &HeapSnapshot, options: &AnalysisOptions, progress: &mut dyn FnMut(&str)) -> Analysis {
+        progress("marking user objects");
+        let weakmaps = WeakMapNames::build(snapshot);
+        let page_owned = roots::page_owned(snapshot);
+        let user_roots = roots::user_roots(snapshot);
+        let root = snapshot.root();
+
+        let dominator_pass = || {
+            let essential = essential::essential_edges(snapshot, &page_owned, &weakmaps);
+            let retainers = essential::essential_retainers(snapshot, &essential);
+            let graph = FlowGraph {
+                first_edge: &snapshot.first_edge,
+                edge_to: &snapshot.edge_to,
+                essential: &essential,
+                pred_first: &retainers.first,
+                preds: &retainers.preds,
+            };
+            dominators::lengauer_tarjan(&graph, root)
+        };
+        let other_passes = || {
+            let shallow = shallow::shallow_sizes(snapshot, !user_roots.is_empty(), options.raw_sizes);
+            let distance = distances::distances(snapshot, &user_roots, &weakmaps, None);
+            let detached = dom_state::detached_nodes(snapshot);
+            let classes = ClassNames::compute(snapshot, &detached, options.interface_definitions.clone());
+            (shallow, distance, classes)
+        };
+        progress("computing dominators, distances and class names");
+        let (doms, (shallow, distance, classes)) = if options.parallel {
+            std::thread::scope(|scope| {
+                let handle = scope.spawn(dominator_pass);
+                let others = other_passes();
+                (handle.join().expect("dominator thread panicked"), others)
+            })
+        } else {
+            (dominator_pass(), other_passes())
+        };
+        progress("computing retained sizes");
+        let retained = dominators::retained_sizes(&doms, &shallow);
+        drop(doms.preorder);
+        let dominator_tree = DominatorTree::build(&doms.idom, root);
+        let total_size = retained[root as usize] + snapshot.info.extra_native_bytes;
+        Analysis {
+            shallow,
+            retained,
+            idom: doms.idom,
+            distance,
+            classes,
+            dominator_tree,
+            page_owned,
+            user_roots,
+            weakmaps,
+            unreachable: doms.unreachable,
+            total_size,
+        }
+    }
+
+    /// The Summary rows, unsorted.
+    pub fn summary(&self, snapshot: &HeapSnapshot) -> Vec<ClassAggregate> {
+        summary::aggregate(snapshot, &self.classes, &self.shallow, &self.retained, &self.distance, &self.dominator_tree)
+    }
+
+    pub fn statistics(&self, snapshot: &HeapSnapshot) -> Statistics {
+        stats::statistics(snapshot, &self.shallow, self.total_size)
+    }
+
+    pub fn distance(&self, node: NodeIndex) -> Option<u32> {
+        let d = self.distance[node as usize];
+        (d != NO_DISTANCE).then_some(d)
+    }
+
+    /// The node's class name, as DevTools' Summary groups it.
+    pub fn class_name<'a>(&'a self, snapshot: &'a HeapSnapshot, node: NodeIndex) -> &'a str {
+        self.classes.class_name(snapshot, node)
+    }
+
+    /// Nodes reached only through GC roots, not from the user's globals.
+    pub fn system_node_count(&self) -> usize {
+        self.distance.iter().filter(|&&d| d != NO_DISTANCE && d >= BASE_SYSTEM_DISTANCE).count()
+    }
+}

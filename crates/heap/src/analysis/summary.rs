@@ -1,0 +1,121 @@
+//! DevTools' Summary view: objects grouped by class (and by constructor location for objects), with count,
+//! shallow size, retained size counting only the topmost object of a class on each dominator path, and the
+//! smallest distance.
+
+use super::dominators::DominatorTree;
+use super::names::{ClassId, ClassNames};
+use crate::snapshot::{HeapSnapshot, NodeIndex, NodeType, SourceLocation};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClassKey {
+    Class(ClassId),
+    /// Objects are also split by where their constructor is, so two same-named classes are two rows.
+    Located(ClassId, u32, u32, u32),
+}
+
+#[derive(Debug, Clone)]
+pub struct ClassAggregate {
+    pub key: ClassKey,
+    pub class: ClassId,
+    pub count: u64,
+    pub shallow: u64,
+    pub retained: u64,
+    pub min_distance: u32,
+    /// The nodes in this row, in file order.
+    pub members: Vec<NodeIndex>,
+}
+
+impl ClassAggregate {
+    pub fn location(&self) -> Option<SourceLocation> {
+        match self.key {
+            ClassKey::Located(_, script_id, line, column) => Some(SourceLocation { script_id, line, column }),
+            ClassKey::Class(_) => None,
+        }
+    }
+}
+
+pub fn class_key(snapshot: &HeapSnapshot, names: &ClassNames, node: NodeIndex) -> ClassKey {
+    let class = names.class_of(node);
+    if snapshot.node_type(node) != NodeType::Object {
+        return ClassKey::Class(class);
+    }
+    match snapshot.location(node) {
+        Some(l) => ClassKey::Located(class, l.script_id, l.line, l.column),
+        None => ClassKey::Class(class),
+    }
+}
+
+/// Builds the rows. Nodes with a shallow size of 0 are left out, as in DevTools.
+pub fn aggregate(
+    snapshot: &HeapSnapshot,
+    names: &ClassNames,
+    shallow: &[u64],
+    retained: &[u64],
+    distance: &[u32],
+    tree: &DominatorTree,
+) -> Vec<ClassAggregate> {
+    let n = snapshot.node_count();
+    let mut index: HashMap<ClassKey, u32> = HashMap::new();
+    let mut rows: Vec<ClassAggregate> = Vec::new();
+    let mut row_of = vec![u32::MAX; n];
+    // Locations are sorted by node, so walk them alongside the nodes instead of searching.
+    let mut locations = snapshot.locations.iter().peekable();
+    for node in 0..n as NodeIndex {
+        while locations.peek().is_some_and(|(at, _)| *at < node) {
+            locations.next();
+        }
+        let size = shallow[node as usize];
+        if size == 0 {
+            continue;
+        }
+        let class = names.class_of(node);
+        let key = match locations.peek() {
+            Some((at, l)) if *at == node && snapshot.node_type(node) == NodeType::Object => {
+                ClassKey::Located(class, l.script_id, l.line, l.column)
+            }
+            _ => ClassKey::Class(class),
+        };
+        let row = *index.entry(key).or_insert_with(|| {
+            rows.push(ClassAggregate {
+                key,
+                class,
+                count: 0,
+                shallow: 0,
+                retained: 0,
+                min_distance: u32::MAX,
+                members: Vec::new(),
+            });
+            (rows.len() - 1) as u32
+        });
+        let aggregate = &mut rows[row as usize];
+        aggregate.count += 1;
+        aggregate.shallow += size;
+        aggregate.min_distance = aggregate.min_distance.min(distance[node as usize]);
+        aggregate.members.push(node);
+        row_of[node as usize] = row;
+    }
+    // Class retained size: walk the dominator tree; a node adds its retained size only when no ancestor of
+    // the same row already did.
+    const EXIT: u32 = 1 << 31;
+    let mut active = vec![false; rows.len()];
+    let mut stack: Vec<u32> = vec![snapshot.root()];
+    while let Some(entry) = stack.pop() {
+        if entry & EXIT != 0 {
+            active[(entry & !EXIT) as usize] = false;
+            continue;
+        }
+        let node = entry;
+        let row = row_of[node as usize];
+        let children = tree.children(node);
+        if row != u32::MAX && !active[row as usize] {
+            rows[row as usize].retained += retained[node as usize];
+            if !children.is_empty() {
+                active[row as usize] = true;
+                stack.push(row | EXIT);
+            }
+        }
+        stack.extend_from_slice(children);
+    }
+    rows
+}

@@ -1,0 +1,20 @@
+//! leakscope-heap: read V8 `.heapsnapshot` files of any size into a compact graph, and compute the numbers
+//! Chrome DevTools shows (shallow and retained sizes, dominators, distances, class names, Summary, Statistics).
+//!
+//! The library does no I/O of its own: hand [`parse`] any `Read` (a file, a gzip decoder, a byte slice).
+
+pub mod analysis;
+mod error;
+pub mod origin;
+mod parse;
+mod snapshot;
+mod strings;
+
+pub use analysis::{Analysis, AnalysisOptions};
+pub use error::{Location, ParseError};
+pub use parse::{parse, parse_bytes};
+pub use snapshot::{
+    AllocationTrace, EdgeIndex, EdgeType, HeapSnapshot, NodeIndex, NodeType, SnapshotInfo, SourceLocation,
+    TraceFunction, TraceNode,
+};
+pub use strings::StringTable;

@@ -1,0 +1,425 @@
+//! Streaming `.heapsnapshot` parser: reads any `Read` once, front to back, into [`HeapSnapshot`] columns.
+//! Field offsets come from `snapshot.meta`; unknown top-level keys are skipped.
+
+mod lexer;
+mod meta;
+mod sinks;
+
+use crate::error::ParseError;
+use crate::snapshot::{AllocationTrace, HeapSnapshot, SourceLocation, TraceFunction, TraceNode};
+use crate::strings::StringTable;
+use lexer::Lexer;
+use meta::Layout;
+use sinks::{EdgeSink, NodeSink};
+use std::io::Read;
+
+/// Parses a whole snapshot from `reader` (plain JSON text; decompress `.gz` before handing it over).
+pub fn parse<R: Read>(reader: R) -> Result<HeapSnapshot, ParseError> {
+    Parser::new(reader).run()
+}
+
+/// Parses a snapshot held in memory.
+pub fn parse_bytes(bytes: &[u8]) -> Result<HeapSnapshot, ParseError> {
+    parse(bytes)
+}
+
+struct Parser<R> {
+    lex: Lexer<R>,
+    layout: Option<Layout>,
+    snap: HeapSnapshot,
+    /// Numbers of `nodes`/`edges` seen before `snapshot.meta`, decoded once the layout is known.
+    early_nodes: Option<Vec<u64>>,
+    early_edges: Option<Vec<u64>>,
+    raw_locations: Vec<u32>,
+    seen_nodes: bool,
+    seen_edges: bool,
+    seen_strings: bool,
+    max_edge_target: u64,
+}
+
+impl<R: Read> Parser<R> {
+    fn new(reader: R) -> Self {
+        let snap = HeapSnapshot { strings: StringTable::new(), ..HeapSnapshot::default() };
+        Parser {
+            lex: Lexer::new(reader),
+            layout: None,
+            snap,
+            early_nodes: None,
+            early_edges: None,
+            raw_locations: Vec::new(),
+            seen_nodes: false,
+            seen_edges: false,
+            seen_strings: false,
+            max_edge_target: 0,
+        }
+    }
+
+    fn run(mut self) -> Result<HeapSnapshot, ParseError> {
+        match self.lex.peek_nonspace()? {
+            Some(b'{') => self.lex.advance(),
+            Some(b) => {
+                return Err(ParseError::NotASnapshot(format!(
+                    "expected a JSON object at byte {}, found {}",
+                    self.lex.offset(),
+                    lexer::describe(b)
+                )))
+            }
+            None => return Err(ParseError::NotASnapshot("the file is empty".into())),
+        }
+        let mut keys_seen = Vec::new();
+        if self.lex.peek_nonspace()? == Some(b'}') {
+            self.lex.advance();
+        } else {
+            loop {
+                let mut key = Vec::new();
+                self.lex.string_into(&mut key)?;
+                let key = String::from_utf8_lossy(&key).into_owned();
+                self.lex.expect(b':', "':' after a key")?;
+                self.section(&key)?;
+                keys_seen.push(key);
+                if !self.lex.comma_or(b'}')? {
+                    break;
+                }
+            }
+        }
+        if !self.lex.at_end()? {
+            return Err(self.lex.syntax("unexpected data after the end of the snapshot object"));
+        }
+        self.finish(&keys_seen)
+    }
+
+    fn section(&mut self, key: &str) -> Result<(), ParseError> {
+        self.lex.section = Some(section_name(key));
+        self.lex.index = None;
+        match key {
+            "snapshot" => {
+                let mut text = Vec::new();
+                let at = self.lex.offset();
+                self.lex.skip_value(Some(&mut text), 64 << 20)?;
+                let (layout, header) = meta::read_header(&text, at)?;
+                self.snap.info.node_field_count = layout.node_fields.len();
+                self.snap.info.node_fields = layout.node_fields.clone();
+                self.snap.info.declared_node_count = header.node_count;
+                self.snap.info.declared_edge_count = header.edge_count;
+                self.snap.info.extra_native_bytes = header.extra_native_bytes;
+                self.snap.other_node_types = layout.other_node_types.clone();
+                self.snap.other_edge_types = layout.other_edge_types.clone();
+                self.layout = Some(layout);
+                if let Some(raw) = self.early_nodes.take() {
+                    self.nodes_from_raw(&raw)?;
+                }
+                if let Some(raw) = self.early_edges.take() {
+                    self.edges_from_raw(&raw)?;
+                }
+            }
+            "nodes" => {
+                self.seen_nodes = true;
+                if self.layout.is_some() {
+                    self.read_nodes()?;
+                } else {
+                    let mut raw = Vec::new();
+                    self.lex.uint_array(|v| {
+                        raw.push(v);
+                        Ok(())
+                    })?;
+                    self.early_nodes = Some(raw);
+                }
+            }
+            "edges" => {
+                self.seen_edges = true;
+                if self.layout.is_some() {
+                    self.read_edges()?;
+                } else {
+                    let mut raw = Vec::new();
+                    self.lex.uint_array(|v| {
+                        raw.push(v);
+                        Ok(())
+                    })?;
+                    self.early_edges = Some(raw);
+                }
+            }
+            "strings" => {
+                self.seen_strings = true;
+                self.read_strings()?;
+            }
+            "locations" => {
+                let mut raw = Vec::new();
+                self.lex.uint_array(|v| {
+                    raw.push(u32::try_from(v).map_err(|_| format!("location value {v} is out of range"))?);
+                    Ok(())
+                })?;
+                self.raw_locations = raw;
+            }
+            "trace_function_infos" => {
+                let mut raw = Vec::new();
+                self.lex.uint_array(|v| {
+                    raw.push(v);
+                    Ok(())
+                })?;
+                let stride = self.layout.as_ref().map_or(6, |l| l.trace_function_fields.len().max(1));
+                let fields = self.layout.as_ref().map(|l| l.trace_function_offsets).unwrap_or([0, 1, 2, 3, 4, 5]);
+                let trace = self.snap.trace.get_or_insert_with(AllocationTrace::default);
+                trace.functions = raw
+                    .chunks_exact(stride)
+                    .map(|c| TraceFunction {
+                        function_id: c[fields[0]] as u32,
+                        name: c[fields[1]] as u32,
+                        script_name: c[fields[2]] as u32,
+                        script_id: c[fields[3]] as u32,
+                        line: c[fields[4]] as u32,
+                        column: c[fields[5]] as u32,
+                    })
+                    .collect();
+            }
+            "trace_tree" => {
+                let tree = self.read_trace_tree()?;
+                self.snap.trace.get_or_insert_with(AllocationTrace::default).tree = tree;
+            }
+            "samples" => {
+                let mut raw = Vec::new();
+                self.lex.uint_array(|v| {
+                    raw.push(v);
+                    Ok(())
+                })?;
+                if !raw.is_empty() {
+                    let trace = self.snap.trace.get_or_insert_with(AllocationTrace::default);
+                    trace.samples = raw.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+                }
+            }
+            _ => {
+                self.lex.skip_value(None, 0)?;
+                self.snap.info.skipped_sections.push(key.to_string());
+            }
+        }
+        self.lex.section = None;
+        self.lex.index = None;
+        Ok(())
+    }
+
+    fn read_nodes(&mut self) -> Result<(), ParseError> {
+        let mut sink = NodeSink::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
+        let count = self.lex.uint_array_batched(|batch| sink.push_batch(batch))?;
+        sink.finish(count)
+    }
+
+    fn nodes_from_raw(&mut self, raw: &[u64]) -> Result<(), ParseError> {
+        let mut sink = NodeSink::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
+        for (i, &v) in raw.iter().enumerate() {
+            sink.push(v).map_err(|m| ParseError::Inconsistent(format!("`nodes` array index {i}: {m}")))?;
+        }
+        sink.finish(raw.len() as u64)
+    }
+
+    fn read_edges(&mut self) -> Result<(), ParseError> {
+        let mut sink = EdgeSink::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
+        let count = self.lex.uint_array_batched(|batch| sink.push_batch(batch))?;
+        self.max_edge_target = sink.finish(count)?;
+        Ok(())
+    }
+
+    fn edges_from_raw(&mut self, raw: &[u64]) -> Result<(), ParseError> {
+        let mut sink = EdgeSink::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
+        for (i, &v) in raw.iter().enumerate() {
+            sink.push(v).map_err(|m| ParseError::Inconsistent(format!("`edges` array index {i}: {m}")))?;
+        }
+        self.max_edge_target = sink.finish(raw.len() as u64)?;
+        Ok(())
+    }
+
+    fn read_strings(&mut self) -> Result<(), ParseError> {
+        self.lex.expect(b'[', "'[' to start the strings array")?;
+        let table = &mut self.snap.strings;
+        if self.lex.peek_nonspace()? == Some(b']') {
+            self.lex.advance();
+            return Ok(());
+        }
+        let mut index = 0u64;
+        loop {
+            self.lex.index = Some(index);
+            self.lex.string_into(table.arena())?;
+            table.finish_string();
+            index += 1;
+            if index > u32::MAX as u64 {
+                return Err(ParseError::TooLarge("more than 2^32 strings".into()));
+            }
+            if !self.lex.comma_or(b']')? {
+                break;
+            }
+        }
+        table.shrink_to_fit();
+        Ok(())
+    }
+
+    /// `trace_tree` is nested: `[id, function_info_index, count, size, [children...]]`, children repeating the
+    /// same five-value shape. Flattened with an explicit stack, so depth is unbounded.
+    fn read_trace_tree(&mut self) -> Result<Vec<TraceNode>, ParseError> {
+        let mut tree: Vec<TraceNode> = Vec::new();
+        // Each open array: the parent tree node of the tuples inside it.
+        let mut stack: Vec<Option<u32>> = Vec::new();
+        self.lex.expect(b'[', "'[' to start trace_tree")?;
+        stack.push(None);
+        let mut fields: Vec<u64> = Vec::with_capacity(4);
+        let mut expect_value = true;
+        while let Some(&parent) = stack.last() {
+            let Some(b) = self.lex.peek_nonspace()? else {
+                return Err(ParseError::Truncated {
+                    location: self.lex.location(),
+                    message: "inside trace_tree".into(),
+                });
+            };
+            match b {
+                b']' => {
+                    self.lex.advance();
+                    if !fields.is_empty() {
+                        return Err(self.lex.syntax("trace_tree: a node has fewer than 5 fields"));
+                    }
+                    stack.pop();
+                    expect_value = false;
+                }
+                b',' if !expect_value => {
+                    self.lex.advance();
+                    expect_value = true;
+                }
+                b'[' if expect_value && fields.len() == 4 => {
+                    self.lex.advance();
+                    let node = TraceNode {
+                        id: to_u32(fields[0], "trace node id").map_err(|m| self.lex.syntax(m))?,
+                        function_info_index: to_u32(fields[1], "function_info_index")
+                            .map_err(|m| self.lex.syntax(m))?,
+                        count: fields[2],
+                        size: fields[3],
+                        parent,
+                    };
+                    fields.clear();
+                    tree.push(node);
+                    stack.push(Some((tree.len() - 1) as u32));
+                    expect_value = true;
+                }
+                b'0'..=b'9' if expect_value && fields.len() < 4 => {
+                    fields.push(self.read_uint()?);
+                    expect_value = false;
+                }
+                other => {
+                    return Err(self.lex.syntax(format!("trace_tree: unexpected {}", lexer::describe(other))));
+                }
+            }
+        }
+        Ok(tree)
+    }
+
+    fn read_uint(&mut self) -> Result<u64, ParseError> {
+        let mut value: u64 = 0;
+        let mut digits = 0;
+        while let Some(b @ b'0'..=b'9') = self.lex.peek_raw()? {
+            value = value
+                .checked_mul(10)
+                .and_then(|v| v.checked_add((b - b'0') as u64))
+                .ok_or_else(|| self.lex.syntax("number too large"))?;
+            digits += 1;
+            self.lex.advance();
+        }
+        if digits == 0 {
+            return Err(self.lex.syntax("expected a number"));
+        }
+        Ok(value)
+    }
+
+    fn finish(mut self, keys: &[String]) -> Result<HeapSnapshot, ParseError> {
+        if self.layout.is_none() {
+            let hint = if keys.iter().any(|k| k == "head") && keys.iter().any(|k| k == "samples") {
+                " (it looks like a sampling heap profile: use `leakscope profile` for .heapprofile files)"
+            } else if keys.iter().any(|k| k == "nodes") && keys.iter().any(|k| k == "startTime") {
+                " (it looks like a CPU profile)"
+            } else {
+                ""
+            };
+            return Err(ParseError::NotASnapshot(format!(
+                "the JSON object has no `snapshot` key with the meta description{hint}; top-level keys: {}",
+                keys.join(", ")
+            )));
+        }
+        for (seen, name) in [(self.seen_nodes, "nodes"), (self.seen_edges, "edges"), (self.seen_strings, "strings")] {
+            if !seen {
+                return Err(ParseError::NotASnapshot(format!("the `{name}` array is missing")));
+            }
+        }
+        let snap = &mut self.snap;
+        let node_count = snap.node_type.len() as u64;
+        if node_count == 0 {
+            return Err(ParseError::Inconsistent("the snapshot has no nodes (not even the root)".into()));
+        }
+        let declared_edges = *snap.first_edge.last().unwrap_or(&0) as u64;
+        let actual_edges = snap.edge_to.len() as u64;
+        if declared_edges != actual_edges {
+            return Err(ParseError::Inconsistent(format!(
+                "edge counts do not add up: the nodes' edge_count fields sum to {declared_edges}, but the `edges` array holds {actual_edges} edges"
+            )));
+        }
+        if actual_edges > 0 && self.max_edge_target >= node_count {
+            let bad = snap.edge_to.iter().position(|&t| t as u64 >= node_count).unwrap_or(0);
+            return Err(ParseError::Inconsistent(format!(
+                "edge {bad} points to node {} but the snapshot has only {node_count} nodes",
+                snap.edge_to[bad]
+            )));
+        }
+        let string_count = snap.strings.len() as u32;
+        if let Some(bad) = snap.node_name.iter().position(|&s| s >= string_count) {
+            return Err(ParseError::Inconsistent(format!(
+                "node {bad} has name index {} but the strings table has only {string_count} entries",
+                snap.node_name[bad]
+            )));
+        }
+        for (i, (&kind, &name)) in snap.edge_type.iter().zip(&snap.edge_name).enumerate() {
+            if crate::snapshot::EdgeType::from_code(kind).has_string_name() && name >= string_count {
+                return Err(ParseError::Inconsistent(format!(
+                    "edge {i} has name index {name} but the strings table has only {string_count} entries"
+                )));
+            }
+        }
+        let layout = self.layout.as_ref().expect("checked above");
+        let location_stride = layout.location_fields.max(1);
+        let [obj, script, line, column] = layout.location_offsets;
+        let node_stride = layout.node_roles.len() as u32;
+        let mut locations = Vec::with_capacity(self.raw_locations.len() / location_stride);
+        for (i, chunk) in self.raw_locations.chunks_exact(location_stride).enumerate() {
+            let object_index = chunk[obj];
+            if object_index % node_stride != 0 || (object_index / node_stride) as u64 >= node_count {
+                return Err(ParseError::Inconsistent(format!(
+                    "locations entry {i}: object_index {object_index} is not the offset of a node"
+                )));
+            }
+            let location = SourceLocation { script_id: chunk[script], line: chunk[line], column: chunk[column] };
+            locations.push((object_index / node_stride, location));
+        }
+        // Stable sort, then keep the last entry per node, as DevTools' location map does.
+        locations.sort_by_key(|(node, _)| *node);
+        let mut deduped: Vec<(u32, SourceLocation)> = Vec::with_capacity(locations.len());
+        for entry in locations {
+            match deduped.last_mut() {
+                Some(last) if last.0 == entry.0 => *last = entry,
+                _ => deduped.push(entry),
+            }
+        }
+        snap.locations = deduped;
+        snap.info.bytes_read = self.lex.offset();
+        Ok(self.snap)
+    }
+}
+
+pub(crate) fn to_u32(v: u64, what: &str) -> Result<u32, String> {
+    u32::try_from(v).map_err(|_| format!("{what} {v} does not fit in 32 bits"))
+}
+
+fn section_name(key: &str) -> &'static str {
+    match key {
+        "snapshot" => "snapshot",
+        "nodes" => "nodes",
+        "edges" => "edges",
+        "strings" => "strings",
+        "locations" => "locations",
+        "trace_function_infos" => "trace_function_infos",
+        "trace_tree" => "trace_tree",
+        "samples" => "samples",
+        _ => "an unknown section",
+    }
+}

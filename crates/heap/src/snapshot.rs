@@ -1,0 +1,363 @@
+//! The parsed snapshot: nodes and edges as columns of plain integers (CSR adjacency), the strings arena,
+//! and the optional sections (locations, allocation traces, samples).
+
+use crate::strings::StringTable;
+
+/// A node index (ordinal) in file order; the root is 0. V8 caps a snapshot at about 2^28 nodes.
+pub type NodeIndex = u32;
+/// An edge index (ordinal) in file order.
+pub type EdgeIndex = u32;
+
+/// Node types, in V8's canonical order. Files name their types in `meta`; they are mapped onto these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum NodeType {
+    Hidden = 0,
+    Array = 1,
+    String = 2,
+    Object = 3,
+    Code = 4,
+    Closure = 5,
+    RegExp = 6,
+    Number = 7,
+    Native = 8,
+    Synthetic = 9,
+    ConsString = 10,
+    SlicedString = 11,
+    Symbol = 12,
+    BigInt = 13,
+    ObjectShape = 14,
+    /// A type this version of leakscope does not know; its name is kept in the snapshot.
+    Other = 15,
+}
+
+pub(crate) const NODE_TYPE_NAMES: [&str; 15] = [
+    "hidden",
+    "array",
+    "string",
+    "object",
+    "code",
+    "closure",
+    "regexp",
+    "number",
+    "native",
+    "synthetic",
+    "concatenated string",
+    "sliced string",
+    "symbol",
+    "bigint",
+    "object shape",
+];
+
+impl NodeType {
+    pub(crate) fn from_code(code: u8) -> NodeType {
+        match code {
+            0 => NodeType::Hidden,
+            1 => NodeType::Array,
+            2 => NodeType::String,
+            3 => NodeType::Object,
+            4 => NodeType::Code,
+            5 => NodeType::Closure,
+            6 => NodeType::RegExp,
+            7 => NodeType::Number,
+            8 => NodeType::Native,
+            9 => NodeType::Synthetic,
+            10 => NodeType::ConsString,
+            11 => NodeType::SlicedString,
+            12 => NodeType::Symbol,
+            13 => NodeType::BigInt,
+            14 => NodeType::ObjectShape,
+            _ => NodeType::Other,
+        }
+    }
+
+    pub(crate) fn code_for_name(name: &str) -> Option<u8> {
+        NODE_TYPE_NAMES.iter().position(|n| *n == name).map(|p| p as u8)
+    }
+}
+
+/// Edge types, in V8's canonical order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EdgeType {
+    Context = 0,
+    Element = 1,
+    Property = 2,
+    Internal = 3,
+    Hidden = 4,
+    Shortcut = 5,
+    Weak = 6,
+    /// A type this version of leakscope does not know. Treated as a strong internal reference.
+    Other = 7,
+}
+
+pub(crate) const EDGE_TYPE_NAMES: [&str; 7] =
+    ["context", "element", "property", "internal", "hidden", "shortcut", "weak"];
+
+impl EdgeType {
+    pub(crate) fn from_code(code: u8) -> EdgeType {
+        match code {
+            0 => EdgeType::Context,
+            1 => EdgeType::Element,
+            2 => EdgeType::Property,
+            3 => EdgeType::Internal,
+            4 => EdgeType::Hidden,
+            5 => EdgeType::Shortcut,
+            6 => EdgeType::Weak,
+            _ => EdgeType::Other,
+        }
+    }
+
+    pub(crate) fn code_for_name(name: &str) -> Option<u8> {
+        EDGE_TYPE_NAMES.iter().position(|n| *n == name).map(|p| p as u8)
+    }
+
+    /// Element and hidden edges carry a number; the others an index into the strings table.
+    pub fn has_string_name(self) -> bool {
+        !matches!(self, EdgeType::Element | EdgeType::Hidden)
+    }
+}
+
+/// Where a function was defined, or where an object's constructor was: `locations` section entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLocation {
+    pub script_id: u32,
+    /// 0-based, as V8 writes it.
+    pub line: u32,
+    /// 0-based, as V8 writes it.
+    pub column: u32,
+}
+
+/// One `trace_function_infos` entry (allocation tracking).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceFunction {
+    pub function_id: u32,
+    pub name: u32,
+    pub script_name: u32,
+    pub script_id: u32,
+    /// 1-based; 0 = unknown.
+    pub line: u32,
+    /// 1-based; 0 = unknown.
+    pub column: u32,
+}
+
+/// One node of the allocation call tree (`trace_tree`), flattened; `parent` is an index into the same list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceNode {
+    pub id: u32,
+    pub function_info_index: u32,
+    pub count: u64,
+    pub size: u64,
+    pub parent: Option<u32>,
+}
+
+/// The allocation-tracking sections, present only in snapshots taken while tracking allocations.
+#[derive(Debug, Clone, Default)]
+pub struct AllocationTrace {
+    pub functions: Vec<TraceFunction>,
+    pub tree: Vec<TraceNode>,
+    /// `(timestamp_us, last_assigned_id)` pairs.
+    pub samples: Vec<(u64, u64)>,
+}
+
+/// Facts about the file itself.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotInfo {
+    /// Number of node fields in `meta` (6 in older V8, 7 with `detachedness`).
+    pub node_field_count: usize,
+    pub node_fields: Vec<String>,
+    /// `snapshot.node_count` as declared (the arrays are authoritative).
+    pub declared_node_count: u64,
+    pub declared_edge_count: u64,
+    pub extra_native_bytes: u64,
+    /// Top-level keys that were not recognised and were skipped.
+    pub skipped_sections: Vec<String>,
+    /// Bytes of (decompressed) snapshot text read.
+    pub bytes_read: u64,
+}
+
+/// A parsed heap snapshot. Immutable after loading; analyses borrow it.
+#[derive(Debug, Clone, Default)]
+pub struct HeapSnapshot {
+    pub(crate) node_type: Vec<u8>,
+    pub(crate) node_name: Vec<u32>,
+    pub(crate) node_id: Vec<u32>,
+    pub(crate) node_self_size: Vec<u64>,
+    /// `first_edge[i]..first_edge[i + 1]` are node `i`'s outgoing edges; length `node_count + 1`.
+    pub(crate) first_edge: Vec<EdgeIndex>,
+    /// Per-node `trace_node_id`, empty when the file has none or all are 0.
+    pub(crate) node_trace_id: Vec<u32>,
+    /// Per-node `detachedness`, empty when absent.
+    pub(crate) node_detachedness: Vec<u8>,
+    pub(crate) edge_type: Vec<u8>,
+    pub(crate) edge_name: Vec<u32>,
+    pub(crate) edge_to: Vec<NodeIndex>,
+    pub(crate) strings: StringTable,
+    /// `(node, location)` sorted by node; at most one per node (a later entry wins, as in DevTools).
+    pub(crate) locations: Vec<(NodeIndex, SourceLocation)>,
+    pub(crate) trace: Option<AllocationTrace>,
+    pub(crate) other_node_types: Vec<String>,
+    pub(crate) other_edge_types: Vec<String>,
+    pub(crate) info: SnapshotInfo,
+}
+
+impl HeapSnapshot {
+    pub fn node_count(&self) -> usize {
+        self.node_type.len()
+    }
+
+    pub fn edge_count(&self) -> usize {
+        self.edge_to.len()
+    }
+
+    pub fn info(&self) -> &SnapshotInfo {
+        &self.info
+    }
+
+    pub fn strings(&self) -> &StringTable {
+        &self.strings
+    }
+
+    /// The root node (V8 always writes it first).
+    pub fn root(&self) -> NodeIndex {
+        0
+    }
+
+    #[inline]
+    pub fn node_type(&self, node: NodeIndex) -> NodeType {
+        NodeType::from_code(self.node_type[node as usize])
+    }
+
+    /// The type's name as the file spells it (`"object"`, `"concatenated string"`, ...).
+    pub fn node_type_name(&self, node: NodeIndex) -> &str {
+        let code = self.node_type[node as usize] as usize;
+        NODE_TYPE_NAMES
+            .get(code)
+            .copied()
+            .or_else(|| self.other_node_types.get(code - NODE_TYPE_NAMES.len()).map(|s| s.as_str()))
+            .unwrap_or("unknown")
+    }
+
+    #[inline]
+    pub fn node_name_index(&self, node: NodeIndex) -> u32 {
+        self.node_name[node as usize]
+    }
+
+    /// The node's name as written in the file (constructor name, string content, function name, ...).
+    #[inline]
+    pub fn node_name(&self, node: NodeIndex) -> &str {
+        self.strings.get(self.node_name[node as usize])
+    }
+
+    #[inline]
+    pub fn node_id(&self, node: NodeIndex) -> u32 {
+        self.node_id[node as usize]
+    }
+
+    /// The self size as written in the file (before DevTools' shallow-size reattribution).
+    #[inline]
+    pub fn raw_self_size(&self, node: NodeIndex) -> u64 {
+        self.node_self_size[node as usize]
+    }
+
+    pub fn trace_node_id(&self, node: NodeIndex) -> u32 {
+        self.node_trace_id.get(node as usize).copied().unwrap_or(0)
+    }
+
+    pub fn detachedness(&self, node: NodeIndex) -> u8 {
+        self.node_detachedness.get(node as usize).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    pub fn edges(&self, node: NodeIndex) -> std::ops::Range<EdgeIndex> {
+        self.first_edge[node as usize]..self.first_edge[node as usize + 1]
+    }
+
+    #[inline]
+    pub fn edge_type(&self, edge: EdgeIndex) -> EdgeType {
+        EdgeType::from_code(self.edge_type[edge as usize])
+    }
+
+    pub fn edge_type_name(&self, edge: EdgeIndex) -> &str {
+        let code = self.edge_type[edge as usize] as usize;
+        EDGE_TYPE_NAMES
+            .get(code)
+            .copied()
+            .or_else(|| self.other_edge_types.get(code - EDGE_TYPE_NAMES.len()).map(|s| s.as_str()))
+            .unwrap_or("unknown")
+    }
+
+    #[inline]
+    pub fn edge_target(&self, edge: EdgeIndex) -> NodeIndex {
+        self.edge_to[edge as usize]
+    }
+
+    /// The raw `name_or_index` field.
+    #[inline]
+    pub fn edge_name_or_index(&self, edge: EdgeIndex) -> u32 {
+        self.edge_name[edge as usize]
+    }
+
+    /// The edge's name: the property/variable name, or the element/hidden index as text.
+    pub fn edge_name(&self, edge: EdgeIndex) -> std::borrow::Cow<'_, str> {
+        if self.edge_type(edge).has_string_name() {
+            std::borrow::Cow::Borrowed(self.strings.get(self.edge_name[edge as usize]))
+        } else {
+            std::borrow::Cow::Owned(self.edge_name[edge as usize].to_string())
+        }
+    }
+
+    /// The edge in DevTools' notation: `.prop`, `["a b"]`, `[3]`, `->ctxVar`, `{internal}`, `[[weak]]`.
+    pub fn edge_label(&self, edge: EdgeIndex) -> String {
+        let name = self.edge_name(edge);
+        match self.edge_type(edge) {
+            EdgeType::Context => format!("->{name}"),
+            EdgeType::Element => format!("[{name}]"),
+            EdgeType::Weak => format!("[[{name}]]"),
+            EdgeType::Property | EdgeType::Shortcut => {
+                if self.edge_type(edge) == EdgeType::Shortcut {
+                    if let Ok(number) = name.parse::<i64>() {
+                        return format!("[{number}]");
+                    }
+                }
+                if name.contains(' ') {
+                    format!("[\"{name}\"]")
+                } else {
+                    format!(".{name}")
+                }
+            }
+            EdgeType::Internal | EdgeType::Hidden | EdgeType::Other => format!("{{{name}}}"),
+        }
+    }
+
+    /// The `locations` entry of a node: constructor site for objects, definition site for closures.
+    pub fn location(&self, node: NodeIndex) -> Option<SourceLocation> {
+        self.locations.binary_search_by_key(&node, |(n, _)| *n).ok().map(|i| self.locations[i].1)
+    }
+
+    pub fn locations(&self) -> &[(NodeIndex, SourceLocation)] {
+        &self.locations
+    }
+
+    pub fn allocation_trace(&self) -> Option<&AllocationTrace> {
+        self.trace.as_ref()
+    }
+
+    /// Finds a node by its snapshot object id (linear scan; build an index for repeated lookups).
+    pub fn find_by_id(&self, id: u32) -> Option<NodeIndex> {
+        self.node_id.iter().position(|&x| x == id).map(|p| p as NodeIndex)
+    }
+
+    /// Heap memory held by the snapshot's columns.
+    pub fn memory_bytes(&self) -> u64 {
+        let n = self.node_type.capacity()
+            + self.node_name.capacity() * 4
+            + self.node_id.capacity() * 4
+            + self.node_self_size.capacity() * 8
+            + self.first_edge.capacity() * 4
+            + self.node_trace_id.capacity() * 4
+            + self.node_detachedness.capacity();
+        let e = self.edge_type.capacity() + self.edge_name.capacity() * 4 + self.edge_to.capacity() * 4;
+        n as u64 + e as u64 + self.strings.memory_bytes() + (self.locations.capacity() * 16) as u64
+    }
+}
