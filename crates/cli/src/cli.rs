@@ -30,9 +30,40 @@ pub enum Command {
         after_help = "Examples:\n  leakscope dominators app.heapsnapshot\n  leakscope dominators app.heapsnapshot --depth 6 --min-size 1MiB"
     )]
     Dominators(DominatorsArgs),
+    /// Find leaks automatically across snapshots of one process: the growing container, its path, its source.
+    #[command(
+        after_help = "Give two or more snapshots of the same process, oldest first (three or more remove most noise).\n\nExamples:\n  leakscope leaks s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot\n  leakscope leaks --baseline s1.heapsnapshot --target s2.heapsnapshot --final s3.heapsnapshot --json\n  leakscope leaks s*.heapsnapshot --top 5 --min-growth 64KiB\n\nExit code: 0 no leak found, 1 leaks found, 2 error."
+    )]
+    Leaks(LeaksArgs),
     /// Totals by kind (code, strings, arrays, system), node and edge counts, the snapshot's origin.
     #[command(after_help = "Examples:\n  leakscope stats app.heapsnapshot\n  leakscope stats app.heapsnapshot --json")]
     Stats(StatsArgs),
+    /// One object: class, sizes, distance, dominator chain, outgoing edges, source location.
+    #[command(
+        after_help = "Examples:\n  leakscope show app.heapsnapshot @48253\n  leakscope show app.heapsnapshot 48253 --limit 50 --json"
+    )]
+    Show(ShowArgs),
+    /// Who keeps an object (or every object of a class) alive: retaining paths from the GC roots.
+    #[command(
+        after_help = "Examples:\n  leakscope retainers app.heapsnapshot @48253\n  leakscope retainers app.heapsnapshot @48253 --paths 3 --ignore _events\n  leakscope retainers app.heapsnapshot --class RequestContext --json\n\nPaths follow Chrome DevTools' Retainers pane: the closest retainer first (then by name)."
+    )]
+    Retainers(RetainersArgs),
+    /// Search objects by class, name, string content or retained size.
+    #[command(
+        after_help = "Examples:\n  leakscope find app.heapsnapshot --class '^Request' --min-retained 1MiB\n  leakscope find app.heapsnapshot --string 'SELECT .* FROM users' --limit 10"
+    )]
+    Find(FindArgs),
+    /// Compare two snapshots of one process (DevTools' Comparison view): new and deleted objects per class.
+    #[command(
+        after_help = "Examples:\n  leakscope diff s1.heapsnapshot s2.heapsnapshot\n  leakscope diff s1.heapsnapshot s2.heapsnapshot --class Timeout\n  leakscope diff s1.heapsnapshot s2.heapsnapshot --json"
+    )]
+    Diff(DiffArgs),
+    /// Strings stored many times with the same content, with the bytes the copies waste.
+    #[command(
+        name = "dup-strings",
+        after_help = "Examples:\n  leakscope dup-strings app.heapsnapshot\n  leakscope dup-strings app.heapsnapshot --min-count 100 --json"
+    )]
+    DupStrings(DupStringsArgs),
     /// Node processes on this machine: pid, user, uptime, RSS, inspector state, command line.
     #[command(after_help = "Examples:\n  leakscope ps\n  leakscope ps --json\n  leakscope ps --probe-all")]
     Ps(crate::cmd::live::args::PsArgs),
@@ -49,6 +80,26 @@ pub enum Command {
     /// Force a full garbage collection in a live process and show the heap before and after.
     #[command(after_help = "Examples:\n  leakscope gc --pid 4242\n  leakscope gc --inspect 127.0.0.1:9229 --json")]
     Gc(crate::cmd::live::args::GcArgs),
+    /// Native (malloc) leaks: run a program under a sampling allocation profiler; dump, report and diff.
+    #[command(
+        after_help = "Examples:\n  leakscope native -- node server.js\n  leakscope native --every 30s -o dumps/ -- node server.js\n  leakscope native dump --pid 4242 -o after.jsonl\n  leakscope native report dumps/native-4242-exit.jsonl --pprof heap.pb.gz --flamegraph heap.svg\n  leakscope native diff before.jsonl after.jsonl"
+    )]
+    Native(crate::cmd::native::args::NativeArgs),
+    /// Report a saved .heapprofile (leakscope, DevTools or node --heap-prof): top allocation sites, pprof, flame graph.
+    #[command(
+        after_help = "Examples:\n  leakscope profile app.heapprofile --top 30\n  leakscope profile Heap.20240101.120000.4242.0.001.heapprofile --pprof heap.pb.gz --flamegraph heap.svg\n  leakscope profile app.heapprofile --folded heap.folded.txt --json > profile.json"
+    )]
+    Profile(crate::cmd::sampling::args::ProfileArgs),
+    /// Run V8's sampling heap profiler in a live process (512 KiB interval by default): which code allocates what stays alive.
+    #[command(
+        after_help = "Examples:\n  leakscope sample --pid 4242 --duration 60s -o app.heapprofile --pprof app.pb.gz\n  leakscope sample --inspect 127.0.0.1:9229 --interval 128KiB --flamegraph app.svg\n  leakscope sample --duration 20s --include-collected -- node server.js"
+    )]
+    Sample(crate::cmd::sampling::args::SampleArgs),
+    /// Track allocations in a live process for a while: what was allocated then and is still alive, by allocation stack.
+    #[command(
+        after_help = "Examples:\n  leakscope timeline --pid 4242 --duration 30s\n  leakscope timeline --inspect 127.0.0.1:9229 -o alloc.heapsnapshot --top 20\n  leakscope timeline --duration 10s --json -- node server.js"
+    )]
+    Timeline(crate::cmd::sampling::args::TimelineArgs),
 }
 
 /// Options shared by every command that reads one snapshot.
@@ -85,6 +136,9 @@ pub struct SummaryArgs {
     /// Only classes whose name matches this regular expression.
     #[arg(long)]
     pub filter: Option<String>,
+    /// Split rows by creation site (constructor or function location), shown as file:line:column.
+    #[arg(long)]
+    pub by_location: bool,
 }
 
 #[derive(Debug, Args)]
@@ -103,7 +157,129 @@ pub struct DominatorsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LeaksArgs {
+    /// Snapshots of one process, oldest first.
+    pub files: Vec<PathBuf>,
+    /// memlab-style: the first snapshot.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// memlab-style: the middle snapshot.
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// memlab-style: the last snapshot.
+    #[arg(long = "final")]
+    pub final_: Option<PathBuf>,
+    /// Print JSON (schema in docs/json-schema.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Show at most this many findings (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub top: usize,
+    /// Ignore containers growing by less than this per round on average (bytes, or 64KiB, 1MB).
+    #[arg(long, default_value = "1KiB", value_parser = crate::output::parse_size)]
+    pub min_growth: u64,
+    /// Compare even if the snapshots do not look like one process.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct StatsArgs {
     #[command(flatten)]
     pub input: SnapshotInput,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub input: SnapshotInput,
+    /// The object's id, as `@123` or `123`.
+    pub id: String,
+    /// Outgoing edges to show (0 = all).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RetainersArgs {
+    #[command(flatten)]
+    pub input: SnapshotInput,
+    /// The object's id, as `@123` or `123`.
+    #[arg(required_unless_present = "class", conflicts_with = "class")]
+    pub id: Option<String>,
+    /// Every object of this class (exact name as in `summary`), grouped by identical retaining path.
+    #[arg(long)]
+    pub class: Option<String>,
+    /// Retaining paths to show per object.
+    #[arg(long, default_value_t = 1)]
+    pub paths: usize,
+    /// Longest path, in retainers (default: 20 like DevTools for one object, unlimited with --class).
+    #[arg(long)]
+    pub max_depth: Option<usize>,
+    /// Ignore a retainer, like DevTools' "Ignore this retainer": an object id (@123), a class name, or an
+    /// edge name (the objects held through edges of that name). Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub ignore: Vec<String>,
+    /// Also follow weak edges (DevTools never shows them).
+    #[arg(long)]
+    pub show_weak: bool,
+    /// Path groups to show with --class (0 = all).
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    #[command(flatten)]
+    pub input: SnapshotInput,
+    /// Class name matches this regular expression.
+    #[arg(long)]
+    pub class: Option<String>,
+    /// Object name (constructor, function name, string content) matches this regular expression.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// String content matches this regular expression (only strings; snapshots keep 1024 characters).
+    #[arg(long)]
+    pub string: Option<String>,
+    /// Only objects retaining at least this much (4096, 64KiB, 1MB).
+    #[arg(long, default_value = "0", value_parser = crate::output::parse_size)]
+    pub min_retained: u64,
+    /// Results to show (0 = all).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier snapshot.
+    pub base: PathBuf,
+    /// The later snapshot of the same process.
+    pub target: PathBuf,
+    /// Print JSON (schema in docs/json-schema.md) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// List the new objects of this class (exact name), grouped by retaining path.
+    #[arg(long)]
+    pub class: Option<String>,
+    /// Compare even if the snapshots look like they come from different processes.
+    #[arg(long)]
+    pub force: bool,
+    /// Classes to show (0 = all).
+    #[arg(long, default_value_t = 30)]
+    pub top: usize,
+    /// Use the file's self sizes (see `summary --raw-sizes`).
+    #[arg(long)]
+    pub raw_sizes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DupStringsArgs {
+    #[command(flatten)]
+    pub input: SnapshotInput,
+    /// Only contents stored at least this many times.
+    #[arg(long, default_value_t = 2)]
+    pub min_count: u64,
+    /// Rows to show (0 = all).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
 }

@@ -31,5 +31,10 @@ fn main() {
     for (phase, took) in phases.iter().skip(1) {
         println!("  before '{phase}': {:.3}s", took.as_secs_f64());
     }
-    println!("analysis done at {:.3}s; summary ({} rows) at {:.3}s", analysed.as_secs_f64(), rows.len(), total.as_secs_f64());
+    println!(
+        "analysis done at {:.3}s; summary ({} rows) at {:.3}s",
+        analysed.as_secs_f64(),
+        rows.len(),
+        total.as_secs_f64()
+    );
 }

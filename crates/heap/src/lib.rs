@@ -5,8 +5,10 @@
 
 pub mod analysis;
 mod error;
+pub mod inspect;
 pub mod origin;
 mod parse;
+pub mod scripts;
 mod snapshot;
 mod strings;
 

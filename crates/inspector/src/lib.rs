@@ -13,6 +13,7 @@ mod client;
 mod error;
 pub mod http;
 pub mod procfs;
+pub mod sampling;
 mod session;
 pub mod util;
 

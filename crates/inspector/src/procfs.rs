@@ -252,10 +252,11 @@ pub fn listening_sockets(pid: u32) -> Result<Vec<Listener>> {
         .collect())
 }
 
-/// Processes (in our network namespace) holding a LISTEN socket on `port`.
-pub fn port_holders(port: u16) -> Vec<u32> {
+/// Processes holding a LISTEN socket on `port` in the network namespace of `netns_pid` (leakscope's own
+/// when `None`). Socket inodes are global, so the holders are found even across namespaces.
+pub fn port_holders(port: u16, netns_pid: Option<u32>) -> Vec<u32> {
     let inodes: HashSet<u64> =
-        read_tables("/proc/net").into_iter().filter(|l| l.port == port).map(|l| l.inode).collect();
+        read_tables(&net_dir(netns_pid)).into_iter().filter(|l| l.port == port).map(|l| l.inode).collect();
     if inodes.is_empty() {
         return Vec::new();
     }
@@ -268,9 +269,16 @@ pub fn port_holders(port: u16) -> Vec<u32> {
     pids
 }
 
-/// True if anything in our network namespace listens on `port`.
-pub fn port_in_use(port: u16) -> bool {
-    read_tables("/proc/net").iter().any(|l| l.port == port)
+/// True if anything listens on `port` in the network namespace of `netns_pid` (ours when `None`).
+pub fn port_in_use(port: u16, netns_pid: Option<u32>) -> bool {
+    read_tables(&net_dir(netns_pid)).iter().any(|l| l.port == port)
+}
+
+fn net_dir(netns_pid: Option<u32>) -> String {
+    match netns_pid {
+        Some(pid) => format!("/proc/{pid}/net"),
+        None => "/proc/net".to_string(),
+    }
 }
 
 /// All numeric entries of `/proc`.

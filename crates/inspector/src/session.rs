@@ -351,6 +351,7 @@ impl Session {
     fn stop_child(&mut self) -> Option<bool> {
         let mut child = self.child.take()?;
         let killed = stop_group(&mut child, self.kill_grace);
+        crate::util::set_launched_group(0);
         self.join_forwarders();
         Some(killed)
     }
@@ -427,8 +428,8 @@ fn attach_pid(pid: u32, opts: &AttachOptions) -> Result<Session> {
         return Err(Error::Sigusr1NotHandled { pid });
     }
     if port != 0 {
-        let holders: Vec<u32> = procfs::port_holders(port);
-        if !holders.is_empty() || procfs::port_in_use(port) {
+        let holders: Vec<u32> = procfs::port_holders(port, Some(pid));
+        if !holders.is_empty() || procfs::port_in_use(port, Some(pid)) {
             return Err(Error::PortClash { pid, port, holder: holders.first().copied() });
         }
     }
@@ -452,7 +453,7 @@ fn attach_pid(pid: u32, opts: &AttachOptions) -> Result<Session> {
         }
         if Instant::now() >= deadline {
             if port != 0 {
-                let holders = procfs::port_holders(port);
+                let holders = procfs::port_holders(port, Some(pid));
                 if holders.iter().any(|h| *h != pid) {
                     return Err(Error::PortClash { pid, port, holder: holders.first().copied() });
                 }
@@ -517,8 +518,21 @@ fn launch(program: &str, args: &[String], opts: &AttachOptions) -> Result<Sessio
         cmd.stderr(Stdio::piped());
         cmd.stdout(if opts.child_stdout_to_stderr { Stdio::piped() } else { Stdio::inherit() });
     }
+    if !keep {
+        // SAFETY: prctl is async-signal-safe; the closure only calls it. If leakscope itself dies (even by
+        // SIGKILL), the kernel sends the app SIGTERM, so it never outlives us with an open inspector.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+                Ok(())
+            });
+        }
+    }
     let child = cmd.spawn().map_err(|e| Error::LaunchFailed { program: program.to_string(), detail: e.to_string() })?;
     let pid = child.id();
+    if !keep {
+        crate::util::set_launched_group(pid as i32);
+    }
     let mut guard = LaunchGuard { child: Some(child), forwarders: Vec::new(), grace: opts.kill_grace };
     let (tx, rx) = mpsc::channel::<String>();
     if let Some(stderr) = guard.child.as_mut().and_then(|c| c.stderr.take()) {
@@ -616,6 +630,7 @@ impl Drop for LaunchGuard {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             stop_group(&mut child, self.grace);
+            crate::util::set_launched_group(0);
         }
     }
 }

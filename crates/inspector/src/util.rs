@@ -2,17 +2,30 @@
 //! what we opened), local timestamps for file names, and the memory headroom for snapshot pre-flight.
 
 use std::fs;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::SystemTime;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Process group of an app we launched and must not leave behind (0 = none).
+static LAUNCHED_GROUP: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_signal(_: libc::c_int) {
     if INTERRUPTED.swap(true, Ordering::SeqCst) {
-        // Second Ctrl-C: the user insists.
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(130) };
+        // Second Ctrl-C: the user insists. Do not leave a launched app (and its open inspector) behind.
+        let group = LAUNCHED_GROUP.load(Ordering::SeqCst);
+        // SAFETY: kill and _exit are async-signal-safe.
+        unsafe {
+            if group > 0 {
+                libc::kill(-group, libc::SIGKILL);
+            }
+            libc::_exit(130)
+        };
     }
+}
+
+/// Records (or clears, with 0) the process group of a launched app that a hard exit must kill.
+pub(crate) fn set_launched_group(pgid: i32) {
+    LAUNCHED_GROUP.store(pgid, Ordering::SeqCst);
 }
 
 /// Installs SIGINT/SIGTERM/SIGHUP handlers that set a flag (see [`interrupted`]); a second signal exits at

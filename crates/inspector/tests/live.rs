@@ -111,7 +111,7 @@ fn check_snapshot_file(path: &std::path::Path) -> u64 {
 #[test]
 fn attach_by_pid_opens_snapshots_and_closes_the_inspector() {
     // Use Node's default port 9229 when it is free (the real-world case); else a random one.
-    let flags: &[&str] = if procfs::port_in_use(9229) { &[RANDOM_PORT] } else { &[] };
+    let flags: &[&str] = if procfs::port_in_use(9229, None) { &[RANDOM_PORT] } else { &[] };
     let app = loop_app(flags);
     let pid = app.pid();
     assert!(inspector_ports(pid).is_empty());

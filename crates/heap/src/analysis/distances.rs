@@ -20,6 +20,49 @@ pub fn distances(
     weakmaps: &WeakMapNames,
     ignored: Option<&BitVec>,
 ) -> Vec<u32> {
+    search(snapshot, user_roots, weakmaps, ignored, None)
+}
+
+/// Marks "no edge": the node was not reached, or is where the search started.
+pub const NO_EDGE: EdgeIndex = EdgeIndex::MAX;
+
+/// Distances plus, for every reached node, the edge the search reached it through: following those edges
+/// back gives a shortest retaining path by DevTools' distance rules.
+pub fn distances_and_parents(
+    snapshot: &HeapSnapshot,
+    user_roots: &[NodeIndex],
+    weakmaps: &WeakMapNames,
+) -> (Vec<u32>, Vec<EdgeIndex>) {
+    let mut parents = vec![NO_EDGE; snapshot.node_count()];
+    let distance = search(snapshot, user_roots, weakmaps, None, Some(&mut parents));
+    (distance, parents)
+}
+
+/// Follows `parents` back from `node`: the edges of a shortest path, root first.
+pub fn path_to(snapshot: &HeapSnapshot, parents: &[EdgeIndex], node: NodeIndex) -> Vec<EdgeIndex> {
+    let mut edges = Vec::new();
+    let mut current = node;
+    while parents[current as usize] != NO_EDGE && edges.len() <= parents.len() {
+        let edge = parents[current as usize];
+        edges.push(edge);
+        current = source_of(snapshot, edge);
+    }
+    edges.reverse();
+    edges
+}
+
+/// The node an edge comes from (binary search over the CSR offsets).
+pub fn source_of(snapshot: &HeapSnapshot, edge: EdgeIndex) -> NodeIndex {
+    (snapshot.first_edge.partition_point(|&first| first <= edge) - 1) as NodeIndex
+}
+
+fn search(
+    snapshot: &HeapSnapshot,
+    user_roots: &[NodeIndex],
+    weakmaps: &WeakMapNames,
+    ignored: Option<&BitVec>,
+    mut parents: Option<&mut Vec<EdgeIndex>>,
+) -> Vec<u32> {
     let n = snapshot.node_count();
     let mut distance = vec![NO_DISTANCE; n];
     let mut queue: Vec<NodeIndex> = Vec::with_capacity(n);
@@ -29,16 +72,22 @@ pub fn distances(
         queue.push(root);
     }
     let mut rules = Rules { snapshot, weakmaps, pending_pairs: &mut pending_pairs, ignored };
-    bfs(snapshot, &mut queue, &mut distance, &mut rules);
+    bfs(snapshot, &mut queue, &mut distance, &mut rules, parents.as_deref_mut());
     let root = snapshot.root();
     distance[root as usize] = if user_roots.is_empty() { 0 } else { BASE_SYSTEM_DISTANCE };
     queue.clear();
     queue.push(root);
-    bfs(snapshot, &mut queue, &mut distance, &mut rules);
+    bfs(snapshot, &mut queue, &mut distance, &mut rules, parents);
     distance
 }
 
-fn bfs(snapshot: &HeapSnapshot, queue: &mut Vec<NodeIndex>, distance: &mut [u32], rules: &mut Rules) {
+fn bfs(
+    snapshot: &HeapSnapshot,
+    queue: &mut Vec<NodeIndex>,
+    distance: &mut [u32],
+    rules: &mut Rules,
+    mut parents: Option<&mut Vec<EdgeIndex>>,
+) {
     let mut head = 0;
     while head < queue.len() {
         let node = queue[head];
@@ -56,6 +105,9 @@ fn bfs(snapshot: &HeapSnapshot, queue: &mut Vec<NodeIndex>, distance: &mut [u32]
                 continue;
             }
             distance[child as usize] = next;
+            if let Some(parents) = parents.as_deref_mut() {
+                parents[child as usize] = edge;
+            }
             queue.push(child);
         }
     }

@@ -124,90 +124,104 @@ impl<R: Read> Lexer<R> {
 
     /// Reads a JSON array of unsigned integers, handing them to `sink` in batches (in order). A sink error names
     /// the position in the batch; the error reports its array index.
+    ///
+    /// The hot loop scans while at least `MARGIN` bytes are buffered, so a number never straddles a refill; the
+    /// only state carried across refills is whether a value or a separator comes next.
     pub(crate) fn uint_array_batched(
         &mut self,
         mut sink: impl FnMut(&[u64]) -> Result<(), (usize, String)>,
     ) -> Result<u64, ParseError> {
+        const MARGIN: usize = 64;
+        const FLUSH: usize = 1 << 16;
         self.expect(b'[', "'[' to start an array of numbers")?;
+        if self.peek_nonspace()? == Some(b']') {
+            self.pos += 1;
+            return Ok(0);
+        }
         let mut count: u64 = 0;
-        let mut batch: Vec<u64> = Vec::with_capacity(1 << 16);
-        // States: 0 = expecting a value or ']' (start), 1 = inside a number, 2 = after a value, 3 = after ','.
-        let mut state = 0u8;
-        let mut value: u64 = 0;
-        let mut digits = 0u32;
+        let mut batch: Vec<u64> = Vec::with_capacity(FLUSH + 8192);
+        let mut after_value = false;
         loop {
-            if self.pos == self.end && !self.refill()? {
-                self.index = Some(count + batch.len() as u64);
-                return Err(self.truncated("inside an array of numbers"));
+            if !self.eof && self.end - self.pos <= MARGIN {
+                self.refill()?;
+                continue;
             }
-            let buf = &self.buf[self.pos..self.end];
-            let mut i = 0;
-            let mut closed = false;
+            let end = self.end;
+            let limit = if self.eof { end } else { end - MARGIN };
+            let buf = &self.buf[..end];
+            let mut i = self.pos;
             let mut failure: Option<String> = None;
-            while i < buf.len() {
-                let b = buf[i];
-                let d = b.wrapping_sub(b'0');
-                if d < 10 {
-                    if state == 1 {
-                        digits += 1;
-                        value = value.wrapping_mul(10).wrapping_add(d as u64);
-                    } else if state == 2 {
-                        failure = Some("expected ',' or ']' between numbers, found a digit".into());
-                        break;
-                    } else {
-                        state = 1;
-                        value = d as u64;
-                        digits = 1;
-                    }
+            let mut closed = false;
+            while i < limit && batch.len() < FLUSH {
+                while i < end && is_space(buf[i]) {
                     i += 1;
-                    continue;
                 }
-                if state == 1 {
-                    if digits > 19 {
-                        failure = Some("number too large".into());
-                        break;
-                    }
-                    batch.push(value);
-                    state = 2;
+                if i == end {
+                    break;
                 }
-                match b {
-                    b',' => {
-                        if state != 2 {
-                            failure = Some("expected a number, found ','".into());
+                if after_value {
+                    match buf[i] {
+                        b',' => {
+                            i += 1;
+                            after_value = false;
+                            continue;
+                        }
+                        b']' => {
+                            i += 1;
+                            closed = true;
                             break;
                         }
-                        state = 3;
-                    }
-                    b']' => {
-                        if state == 3 {
-                            failure = Some("expected a number after ',', found ']'".into());
+                        other => {
+                            failure = Some(format!("expected ',' or ']' after a number, found {}", describe(other)));
                             break;
                         }
-                        closed = true;
-                        i += 1;
-                        break;
-                    }
-                    b' ' | b'\n' | b'\r' | b'\t' => {}
-                    other => {
-                        failure = Some(format!(
-                            "expected an unsigned integer, found {}",
-                            match other {
-                                b'-' => "a negative number".to_string(),
-                                b'.' | b'e' | b'E' => "a fractional number".to_string(),
-                                _ => describe(other),
-                            }
-                        ));
-                        break;
                     }
                 }
-                i += 1;
+                let start = i;
+                let mut value: u64 = 0;
+                while i < end {
+                    let d = buf[i].wrapping_sub(b'0');
+                    if d >= 10 {
+                        break;
+                    }
+                    value = value.wrapping_mul(10).wrapping_add(d as u64);
+                    i += 1;
+                }
+                let digits = i - start;
+                if digits == 0 {
+                    failure = Some(format!(
+                        "expected an unsigned integer, found {}",
+                        match buf[i] {
+                            b'-' => "a negative number".to_string(),
+                            b']' => "']' after ','".to_string(),
+                            other => describe(other),
+                        }
+                    ));
+                    break;
+                }
+                if digits > 19 || (i < end && matches!(buf[i], b'.' | b'e' | b'E')) {
+                    i = start;
+                    failure = Some(if digits > 19 {
+                        "number too large".to_string()
+                    } else {
+                        "expected an unsigned integer, found a fractional number".to_string()
+                    });
+                    break;
+                }
+                if i == end && !self.eof {
+                    // Only reachable with a run of whitespace longer than the margin: re-read this number.
+                    i = start;
+                    break;
+                }
+                batch.push(value);
+                after_value = true;
             }
-            self.pos += i;
+            self.pos = i;
             if let Some(message) = failure {
                 self.index = Some(count + batch.len() as u64);
                 return Err(self.syntax(message));
             }
-            if closed || batch.len() >= (1 << 16) - 4096 {
+            if closed || batch.len() >= FLUSH {
                 if let Err((at, message)) = sink(&batch) {
                     self.index = Some(count + at as u64);
                     return Err(ParseError::Syntax {
@@ -221,6 +235,10 @@ impl<R: Read> Lexer<R> {
             if closed {
                 self.index = None;
                 return Ok(count);
+            }
+            if self.eof && self.pos == self.end {
+                self.index = Some(count + batch.len() as u64);
+                return Err(self.truncated("inside an array of numbers"));
             }
         }
     }
@@ -420,6 +438,11 @@ impl<R: Read> Lexer<R> {
         }
         Ok(Some(self.buf[self.pos]))
     }
+}
+
+#[inline(always)]
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
 }
 
 fn char_or_replacement(code: u32) -> char {

@@ -94,7 +94,15 @@ impl<'a> NodeSink<'a> {
         while batch.len() - i >= stride {
             let record = &batch[i..i + stride];
             let code = self.type_map.get(record[t] as usize).copied().ok_or_else(|| {
-                (i + t, format!("node {} has type {}, but meta.node_types lists only {}", self.ordinal, record[t], self.type_map.len()))
+                (
+                    i + t,
+                    format!(
+                        "node {} has type {}, but meta.node_types lists only {}",
+                        self.ordinal,
+                        record[t],
+                        self.type_map.len()
+                    ),
+                )
             })?;
             snap.node_type.push(code);
             snap.node_name.push(to_u32(record[name], "node name").map_err(|m| (i + name, m))?);
@@ -221,7 +229,15 @@ impl<'a> EdgeSink<'a> {
         while batch.len() - i >= stride {
             let record = &batch[i..i + stride];
             let code = self.type_map.get(record[t] as usize).copied().ok_or_else(|| {
-                (i + t, format!("edge {} has type {}, but meta.edge_types lists only {}", self.ordinal, record[t], self.type_map.len()))
+                (
+                    i + t,
+                    format!(
+                        "edge {} has type {}, but meta.edge_types lists only {}",
+                        self.ordinal,
+                        record[t],
+                        self.type_map.len()
+                    ),
+                )
             })?;
             let target = record[to] / node_stride;
             if record[to] % node_stride != 0 || target > u32::MAX as u64 {

@@ -40,7 +40,8 @@ pub fn gc(args: &GcArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new(&[("", false), ("before", true), ("after", true), ("change", true)]);
-    let rows: [(&str, fn(&MemoryUsage) -> u64); 5] = [
+    type Get = fn(&MemoryUsage) -> u64;
+    let rows: [(&str, Get); 5] = [
         ("heapUsed", |m| m.heap_used),
         ("heapTotal", |m| m.heap_total),
         ("external", |m| m.external),

@@ -149,9 +149,11 @@ fn output_path(output: Option<&Path>, count: u32, k: u32, script: &str, pid: u32
 
 /// Refuses when about 2× heapUsed does not fit in MemAvailable or the target's cgroup headroom.
 fn preflight(session: &mut Session, force: bool) -> anyhow::Result<()> {
+    // Without a local pid (a tunnelled or remote inspector) we cannot see the target's memory limits.
+    let Some(pid) = session.pid() else { return Ok(()) };
     let mem = session.memory_usage().map_err(|e| super::to_exit(session.explain(e)))?;
     let need = mem.heap_used.saturating_mul(2);
-    let room = memory_headroom(session.pid());
+    let room = memory_headroom(Some(pid));
     let Some(available) = room.available() else { return Ok(()) };
     if need <= available {
         return Ok(());

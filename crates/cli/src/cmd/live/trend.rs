@@ -40,7 +40,7 @@ pub struct Trend {
     pub median: f64,
     /// Is the growth over the window larger than the materiality threshold?
     pub material: bool,
-    /// Is the series growing: CI above zero, significant and material.
+    /// Is the series growing: CI above zero, material, and at least medium confidence.
     pub growing: bool,
     pub confidence: Confidence,
 }
@@ -103,19 +103,31 @@ pub fn trend(points: &[(f64, f64)], min_growth: f64) -> Option<Trend> {
     } else {
         0.0
     };
+    let span_secs = pts[n - 1].0 - pts[0].0;
     let big_n = slopes.len() as f64;
     let c = 1.96 * sd;
     let lo_rank = ((big_n - c) / 2.0).floor().max(0.0) as usize;
     let hi_rank = (((big_n + c) / 2.0).ceil() as usize).min(slopes.len() - 1);
     let (slope_low, slope_high) = (slopes[lo_rank.min(slopes.len() - 1)], slopes[hi_rank]);
-    let span_secs = pts[n - 1].0 - pts[0].0;
     let mut values: Vec<f64> = pts.iter().map(|p| p.1).collect();
     values.sort_by(|a, b| a.total_cmp(b));
     let material = slope * span_secs > min_growth;
     let significant = slope_low > 0.0;
-    let confidence = if significant && material && z >= 3.0 && n >= 8 {
+    // Few but exact points (post-GC values are not noisy): a clean monotone rise far above the scatter
+    // around the fitted line is strong evidence even where Mann–Kendall lacks power (n = 4 gives z ≤ 1.7).
+    let tau = s as f64 / (nf * (nf - 1.0) / 2.0);
+    let intercept = {
+        let mut a: Vec<f64> = pts.iter().map(|p| p.1 - slope * p.0).collect();
+        a.sort_by(|x, y| x.total_cmp(y));
+        median(&a)
+    };
+    let mut resid: Vec<f64> = pts.iter().map(|p| (p.1 - intercept - slope * p.0).abs()).collect();
+    resid.sort_by(|x, y| x.total_cmp(y));
+    let noise = (median(&resid) * 1.4826).max(1.0);
+    let snr = slope * span_secs / noise;
+    let confidence = if significant && material && ((z >= 3.0 && n >= 8) || (n >= 4 && tau >= 0.999 && snr >= 10.0)) {
         Confidence::High
-    } else if significant && material && z >= 2.0 {
+    } else if significant && material && (z >= 2.0 || (n >= 4 && tau >= 0.6 && snr >= 5.0)) {
         Confidence::Medium
     } else {
         Confidence::Low
@@ -129,7 +141,7 @@ pub fn trend(points: &[(f64, f64)], min_growth: f64) -> Option<Trend> {
         span_secs,
         median: median(&values),
         material,
-        growing: significant && material && z >= 2.0,
+        growing: confidence >= Confidence::Medium,
         confidence,
     })
 }

@@ -27,17 +27,22 @@ struct Sample {
     v8_total: Option<u64>,
     /// A full GC was forced right before this sample.
     forced_gc: bool,
-    /// heapUsed dropped since the previous sample: a GC ran in between.
+    /// heapUsed dropped since the previous sample: a GC (often just a scavenge) ran in between.
     gc_seen: bool,
+    /// Used bytes of V8's old space (from `v8.getHeapSpaceStatistics()`).
+    old_space_used: Option<u64>,
+    /// Old-space use dropped since the previous sample: a full (mark-compact) GC ran in between.
+    full_gc_seen: bool,
 }
 
 #[derive(Debug, Serialize)]
 struct Verdict {
     samples: usize,
     duration_secs: f64,
-    /// Which samples count as "after GC": forced-gc, observed-gc or window-minima.
+    /// Which samples count as "after GC": forced-gc, full-gc-seen or window-minima.
     basis: &'static str,
     gcs_seen: usize,
+    full_gcs_seen: usize,
     heap: Option<Trend>,
     external: Option<Trend>,
     array_buffers: Option<Trend>,
@@ -62,11 +67,14 @@ fn median_of(samples: &[Sample], get: impl Fn(&Sample) -> u64) -> f64 {
 
 fn verdict(samples: &[Sample]) -> Verdict {
     let forced: Vec<usize> = (0..samples.len()).filter(|&i| samples[i].forced_gc).collect();
-    let seen: Vec<usize> = (0..samples.len()).filter(|&i| samples[i].gc_seen).collect();
+    let seen = samples.iter().filter(|s| s.gc_seen).count();
+    let full: Vec<usize> = (0..samples.len()).filter(|&i| samples[i].full_gc_seen).collect();
+    // Only full GCs count: after a scavenge the heap still holds old-generation garbage, which grows
+    // between full GCs in a perfectly healthy app.
     let (basis, idx) = if forced.len() >= 3 {
         ("forced-gc", forced)
-    } else if seen.len() >= 5 {
-        ("observed-gc", seen.clone())
+    } else if full.len() >= 4 {
+        ("full-gc-seen", full.clone())
     } else {
         // No GC cycles to lean on: the minimum of each window. Growth here may be GC laziness.
         let w = (samples.len() / 8).max(3);
@@ -111,8 +119,8 @@ fn verdict(samples: &[Sample]) -> Verdict {
     let mut lines = Vec::new();
     let source = match basis {
         "forced-gc" => "forced GCs",
-        "observed-gc" => "GCs seen",
-        _ => "window minima, no GC seen",
+        "full-gc-seen" => "full GCs seen",
+        _ => "window minima, too few full GCs seen",
     };
     match &heap {
         Some(t) if leak => lines.push(format!(
@@ -156,15 +164,17 @@ fn verdict(samples: &[Sample]) -> Verdict {
         }
     }
     if basis == "window-minima" && samples.len() >= 3 {
-        lines.push(
-            "note: no GC was seen during the watch, so heap growth may be GC laziness; rerun with --gc 10".into(),
-        );
+        lines.push(format!(
+            "note: only {} full GCs seen, so heap growth may be GC laziness; watch longer or rerun with --gc 5",
+            full.len()
+        ));
     }
     Verdict {
         samples: samples.len(),
         duration_secs,
         basis,
-        gcs_seen: seen.len(),
+        gcs_seen: seen,
+        full_gcs_seen: full.len(),
         heap,
         external,
         array_buffers,
@@ -181,7 +191,8 @@ fn sparkline(values: &[u64], width: usize) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let tail = &values[values.len().saturating_sub(width)..];
     let (lo, hi) = (tail.iter().copied().min().unwrap_or(0), tail.iter().copied().max().unwrap_or(0));
-    let span = (hi - lo).max(1) as f64;
+    // Changes below 2% of the value are drawn flat, so noise does not look like a trend.
+    let span = (hi - lo).max(hi / 50).max(1) as f64;
     tail.iter().map(|v| BARS[(((v - lo) as f64 / span) * 7.0).round() as usize]).collect()
 }
 
@@ -213,7 +224,7 @@ impl Screen {
             out.push_str(&format!("{name:>12} {:>10}  {}\n", human_bytes(current), sparkline(&values, spark)));
         }
         let v = verdict(samples);
-        out.push_str(&format!("\n{} samples, {} GCs seen\n", samples.len(), v.gcs_seen));
+        out.push_str(&format!("\n{} samples, {} GCs seen ({} full)\n", samples.len(), v.gcs_seen, v.full_gcs_seen));
         for line in &v.lines {
             out.push_str(&format!("{line}\n"));
         }
@@ -233,6 +244,8 @@ impl Drop for Screen {
 fn plain_line(s: &Sample) -> String {
     let gc = if s.forced_gc {
         "  [forced gc]"
+    } else if s.full_gc_seen {
+        "  [full gc]"
     } else if s.gc_seen {
         "  [gc]"
     } else {
@@ -284,16 +297,20 @@ pub fn watch(args: &WatchArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             break;
         }
         let tick = Instant::now();
-        let forced = args.gc.is_some_and(|n| n > 0 && i % u64::from(n) == 0);
+        let forced = args.gc.is_some_and(|n| n > 0 && i.is_multiple_of(u64::from(n)));
         let sampled = (|| {
             if forced {
                 session.collect_garbage()?;
             }
             let mem = session.memory_usage()?;
             let heap = session.heap_usage().ok();
-            Ok::<_, Error>((mem, heap))
+            let old = session
+                .heap_space_statistics()
+                .ok()
+                .and_then(|spaces| spaces.iter().find(|s| s.space_name == "old_space").map(|s| s.space_used_size));
+            Ok::<_, Error>((mem, heap, old))
         })();
-        let (mem, heap) = match sampled {
+        let (mem, heap, old_space_used) = match sampled {
             Ok(v) => v,
             Err(e) => {
                 failure = Some(session.explain(e));
@@ -304,6 +321,10 @@ pub fn watch(args: &WatchArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             let noise = (256u64 << 10).max(p.heap_used / 50);
             mem.heap_used + noise < p.heap_used
         });
+        let full_gc_seen = match (samples.last().and_then(|p| p.old_space_used), old_space_used) {
+            (Some(before), Some(now)) => now + (64 << 10) < before,
+            _ => false,
+        };
         let sample = Sample {
             t: started.elapsed().as_secs_f64(),
             unix_ms: SystemTime::now()
@@ -319,6 +340,8 @@ pub fn watch(args: &WatchArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             v8_total: heap.map(|h| h.total_size),
             forced_gc: forced,
             gc_seen,
+            old_space_used,
+            full_gc_seen: !forced && full_gc_seen,
         };
         if let Some(file) = log.as_mut() {
             let mut line = serde_json::json!({ "type": "sample" });
@@ -334,7 +357,7 @@ pub fn watch(args: &WatchArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             screen.draw(&samples, &header);
         } else if !args.json {
             println!("{}", plain_line(&samples[samples.len() - 1]));
-            if samples.len() % 10 == 0 {
+            if samples.len().is_multiple_of(10) {
                 if let Some(line) = verdict(&samples).lines.first() {
                     println!("           trend: {line}");
                 }

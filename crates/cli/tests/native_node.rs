@@ -1,0 +1,101 @@
+//! Node under the preload: runs without crashing, dumps are produced (periodic, on request and at exit) and
+//! symbolized with named C++ frames and named JS frames from the perf map.
+
+#[path = "native_common.rs"]
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+fn has_node() -> bool {
+    std::process::Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+#[test]
+fn node_series_names_the_leaking_js_function() {
+    if !has_node() {
+        eprintln!("skipped: node not on PATH");
+        return;
+    }
+    let dir = scratch("node");
+    let script = fixtures().join("grow.js");
+    let out = run(leakscope()
+        .args(["native", "--every", "1s", "--json", "--top", "0", "-o"])
+        .arg(&dir)
+        .args(["--", "node"])
+        .arg(&script)
+        .arg("3500"));
+    let v = json(&out);
+    assert_eq!(v["exit_status"], 0, "{v:#}");
+    let dumps = v["dumps"].as_array().unwrap();
+    assert!(dumps.len() >= 3, "{v:#}");
+    // Named frames: native C++ (from node's symbols) and JS (from /tmp/perf-PID.map).
+    let rows = v["final"]["rows"].as_array().unwrap();
+    let frames: Vec<&serde_json::Value> = rows.iter().flat_map(|r| r["frames"].as_array().unwrap()).collect();
+    assert!(frames.iter().any(|f| f["kind"] == "native" && f["function"].is_string()), "no named native frame");
+    // The growing stack goes through leakyBuffers (a JIT frame).
+    let series = v["series"].as_array().unwrap();
+    let growing: Vec<&serde_json::Value> = series.iter().filter(|s| s["verdict"] == "growing").collect();
+    assert!(
+        growing.iter().take(3).any(|s| s["key"].as_str().unwrap().contains("leakyBuffers")),
+        "no growing stack through leakyBuffers in the top 3: {:#}",
+        serde_json::Value::Array(series.iter().take(5).cloned().collect())
+    );
+    // diff of the first and the last periodic dump agrees.
+    let first = dumps[0].as_str().unwrap();
+    let last = dumps[dumps.len() - 2].as_str().unwrap();
+    let d = json(&run(leakscope().args(["native", "diff", first, last, "--json", "--top", "3"])));
+    let rows = d["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["key"].as_str().unwrap().contains("leakyBuffers")), "{d:#}");
+}
+
+#[test]
+fn dump_on_request_from_a_running_node() {
+    if !has_node() {
+        eprintln!("skipped: node not on PATH");
+        return;
+    }
+    let dir = scratch("node-dump");
+    let mut child = leakscope()
+        .args(["native", "--json", "-o"])
+        .arg(&dir)
+        .args(["--", "node"])
+        .arg(fixtures().join("grow.js"))
+        .arg("2500")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the pid from stderr; stdout (the JSON report) is collected at the end.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let pid: u32 = line
+        .split("profiling pid ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    std::thread::sleep(Duration::from_millis(1200));
+    let file = dir.join("requested.jsonl");
+    let out = run(leakscope().args(["native", "dump", "--pid", &pid.to_string(), "-o"]).arg(&file));
+    assert!(out.status.success());
+    let v = json(&run(leakscope().args(["native", "report", "--json", "--top", "5"]).arg(&file)));
+    assert_eq!(v["pid"].as_u64(), Some(pid as u64));
+    assert!(v["samples"].as_u64().unwrap() > 10, "{v:#}");
+    let named = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["frames"].as_array().unwrap().clone())
+        .any(|f| f["function"].as_str().is_some_and(|s| s.contains("leakyBuffers")));
+    assert!(named, "leakyBuffers not among the top stacks: {v:#}");
+    let drain = std::thread::spawn(move || std::io::Read::read_to_end(&mut stderr, &mut Vec::new()));
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    let _ = drain.join();
+    // A pid without the preload gives a clear error, exit 3.
+    let me = std::process::id().to_string();
+    let out = leakscope().args(["native", "dump", "--pid", &me]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+}

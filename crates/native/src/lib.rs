@@ -1,0 +1,15 @@
+//! Reads dumps written by `libleakscope_preload.so` (leakscope's sampling malloc interposer), symbolizes them
+//! offline (ELF symbols, DWARF, V8 perf maps), aggregates live memory by stack with its expected error, diffs two
+//! dumps, and writes pprof, folded stacks and flamegraph SVG.
+//!
+//! The dump format is documented in `docs/native.md` and in [`dump`].
+
+pub mod dump;
+pub mod flame;
+pub mod pprof;
+pub mod report;
+pub mod symbolize;
+
+pub use dump::{Dump, DumpError};
+pub use report::{diff, series_verdicts, Diff, DiffRow, Estimate, Profile, SeriesRow, StackRow, Verdict};
+pub use symbolize::{Frame, FrameKind, Symbolizer};
