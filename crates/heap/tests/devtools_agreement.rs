@@ -158,3 +158,20 @@ fn churn_control_matches_devtools() {
     let snapshots = common::scenario_snapshots("churn");
     check_against_oracle(snapshots.last().unwrap());
 }
+
+#[test]
+fn bench_http_service_matches_devtools() {
+    // The benchmark app (a node:http service with three leaks), small: 500 requests per round.
+    let out = common::work_dir().join("gen-snapshot-500");
+    if !out.join("big3.heapsnapshot").exists() {
+        let status = std::process::Command::new("node")
+            .arg(common::shared_dir().join("bench/gen-snapshot.js"))
+            .arg(&out)
+            .arg("500")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("node runs");
+        assert!(status.success());
+    }
+    check_against_oracle(&out.join("big3.heapsnapshot"));
+}

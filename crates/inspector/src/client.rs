@@ -354,7 +354,11 @@ impl Client {
             self.ws.get_mut().set_read_timeout(Some(left))?;
             match self.ws.read() {
                 Ok(Message::Text(text)) => {
-                    return serde_json::from_str::<Incoming>(text.as_str())
+                    // Sampling profiles nest one level per stack frame (128 frames = 256 levels): lift serde_json's
+                    // default depth limit of 128 for replies, which are bounded by the depth we ask V8 for.
+                    let mut deserializer = serde_json::Deserializer::from_str(text.as_str());
+                    deserializer.disable_recursion_limit();
+                    return serde::Deserialize::deserialize(&mut deserializer)
                         .map_err(|e| Error::BadReply(format!("not a CDP message: {e}")));
                 }
                 Ok(Message::Close(_)) => {

@@ -60,17 +60,22 @@ pub(crate) fn diagnose(
     // EventEmitter listeners: ..._events.<event> is an array of listener functions.
     if n >= 2 && path[n - 2].edge == "_events" {
         let event = &path[n - 1].edge;
-        let emitter = if n >= 3 { format!("{} (@{})", path[n - 3].class, path[n - 3].id) } else { "an EventEmitter".into() };
+        let emitter = if n >= 3 {
+            let holder = &path[n - 3];
+            format!("EventEmitter `{}` ({} @{})", holder.edge, holder.class, holder.id)
+        } else {
+            "an EventEmitter".into()
+        };
         let on_process = n >= 3 && (path[n - 3].class == "process" || path[n - 3].edge == "process");
         let listeners = count_closures(snapshot, cx.container);
-        let what = if on_process { "process" } else { "EventEmitter" };
+        let emitter = if on_process { format!("`process` object ({emitter})") } else { emitter };
         return (
             "event-listeners".into(),
             format!(
-                "Listeners added to the {what} {emitter} for '{event}' and never removed: it now holds {listeners} \
-                 listener functions; each round added objects ({per_round} per round, {bytes} per round) that the \
-                 listeners' closures keep alive. Remove the listener when its request/connection ends (emitter.off \
-                 / once / AbortSignal)."
+                "Listeners are added to the {emitter} for '{event}' and never removed: it holds {listeners} \
+                 listener functions now, and each round added more ({per_round} objects per round, {bytes} per \
+                 round) that the listeners' closures keep alive. Remove the listener when its request or \
+                 connection ends (emitter.off, once, or an AbortSignal)."
             ),
         );
     }
@@ -137,7 +142,9 @@ pub(crate) fn diagnose(
     }
     (
         "growing-object".into(),
-        format!("{class} keeps gaining objects every round ({per_round} per round, {bytes} per round; holds {holds_text})."),
+        format!(
+            "{class} keeps gaining objects every round ({per_round} per round, {bytes} per round; holds {holds_text})."
+        ),
     )
 }
 
@@ -165,8 +172,10 @@ fn count_closures(snapshot: &HeapSnapshot, array: NodeIndex) -> u64 {
             count += 1;
         }
         if crate::digest::is_backing_store_edge(snapshot, edge) {
-            count += snapshot.edges(target).filter(|&e| snapshot.node_type(snapshot.edge_target(e)) == NodeType::Closure).count()
-                as u64;
+            count += snapshot
+                .edges(target)
+                .filter(|&e| snapshot.node_type(snapshot.edge_target(e)) == NodeType::Closure)
+                .count() as u64;
         }
     }
     count
@@ -180,7 +189,11 @@ pub(crate) fn sources(cx: &Context, path: &[EdgeIndex], members: &[NodeIndex]) -
         let function = match snapshot.node_type(node) {
             NodeType::Closure => {
                 let name = snapshot.node_name(node);
-                if name.is_empty() { "(anonymous)".to_string() } else { name.to_string() }
+                if name.is_empty() {
+                    "(anonymous)".to_string()
+                } else {
+                    name.to_string()
+                }
             }
             _ => cx.analysis.class_name(snapshot, node).to_string(),
         };

@@ -254,8 +254,8 @@ pub fn find_leaks(
         }
         let path = path_detail.iter().map(|s| s.edge.clone()).collect();
         let path_root = match path_edges.first() {
-            Some(&e) => analysis.class_name(last, leakscope_heap::analysis::distances::source_of(last, e)).to_string(),
-            None => analysis.class_name(last, a).to_string(),
+            Some(&e) => display_class(last, analysis, leakscope_heap::analysis::distances::source_of(last, e)),
+            None => display_class(last, analysis, a),
         };
         let mut holds: Vec<Held> = classes
             .iter()
@@ -286,7 +286,8 @@ pub fn find_leaks(
             size_per_snapshot: if slot.is_some() { Vec::new() } else { sizes },
         };
         let growth = Growth { objects_per_round: objects, bytes_per_round: bytes, mean_bytes_per_round: mean };
-        let context = describe::Context { snapshot: last, analysis, scripts: &scripts, anchor: a, container: container_node };
+        let context =
+            describe::Context { snapshot: last, analysis, scripts: &scripts, anchor: a, container: container_node };
         let (kind, diagnosis) = describe::diagnose(&context, &path_detail, &growth, &holds, &nodes);
         let source = describe::sources(&context, &path_edges, &nodes);
         findings.push(Finding {
@@ -320,7 +321,16 @@ fn step(snapshot: &HeapSnapshot, analysis: &Analysis, edge: EdgeIndex) -> PathSt
     PathStep {
         edge: snapshot.edge_name(edge).into_owned(),
         label: snapshot.edge_label(edge),
-        class: analysis.class_name(snapshot, target).to_string(),
+        class: display_class(snapshot, analysis, target),
         id: snapshot.node_id(target),
     }
+}
+
+/// The class, except for GC-root groups, which are better known by their names ("(GC roots)", "(Stack roots)").
+fn display_class(snapshot: &HeapSnapshot, analysis: &Analysis, node: NodeIndex) -> String {
+    if snapshot.node_type(node) == leakscope_heap::NodeType::Synthetic {
+        let name = snapshot.node_name(node);
+        return if name.is_empty() { "(root)".to_string() } else { name.to_string() };
+    }
+    analysis.class_name(snapshot, node).to_string()
 }

@@ -34,9 +34,11 @@ fn is_flat_cons_string(snapshot: &HeapSnapshot, node: NodeIndex) -> bool {
 
 /// Groups strings by content. `shallow` are the analysis' shallow sizes. Results: most wasted bytes first.
 pub fn duplicated_strings(snapshot: &HeapSnapshot, shallow: &[u64], min_count: u64) -> Vec<DuplicateString> {
-    // Plain strings share their name index when their content is equal, so group those by index first.
+    // Plain strings share their name index when their content is equal, so group those by index; only
+    // concatenated strings need their text built (and hashed).
     let mut by_index: HashMap<u32, Vec<NodeIndex>> = HashMap::new();
-    let mut by_text: HashMap<(String, u64), Vec<NodeIndex>> = HashMap::new();
+    let mut cons: HashMap<String, Vec<NodeIndex>> = HashMap::new();
+    let mut long: HashMap<(String, u64), Vec<NodeIndex>> = HashMap::new();
     for node in 0..snapshot.node_count() as NodeIndex {
         let kind = snapshot.node_type(node);
         if !matches!(kind, NodeType::String | NodeType::ConsString) || shallow[node as usize] == 0 {
@@ -47,24 +49,36 @@ pub fn duplicated_strings(snapshot: &HeapSnapshot, shallow: &[u64], min_count: u
                 continue;
             }
             let text = flatten_cons_string(snapshot, node);
-            let size_key = if utf16_len(&text) >= 1024 { shallow[node as usize] } else { 0 };
-            by_text.entry((text, size_key)).or_default().push(node);
+            if utf16_len(&text) >= 1024 {
+                long.entry((text, shallow[node as usize])).or_default().push(node);
+            } else {
+                cons.entry(text).or_default().push(node);
+            }
         } else {
             by_index.entry(snapshot.node_name_index(node)).or_default().push(node);
         }
     }
-    // Merge plain strings into the text groups (a plain and a concatenated copy are duplicates too).
-    for (index, nodes) in by_index {
+    // (text, size key: 0 for complete contents, the copy size for 1024-character prefixes) → copies
+    let mut by_text: Vec<((String, u64), Vec<NodeIndex>)> = Vec::new();
+    for (index, mut nodes) in by_index {
         let text = snapshot.strings().get(index);
         if utf16_len(text) >= 1024 {
             // A prefix: copies of equal size are most likely equal.
             for node in nodes {
-                by_text.entry((text.to_string(), shallow[node as usize])).or_default().push(node);
+                long.entry((text.to_string(), shallow[node as usize])).or_default().push(node);
             }
-        } else {
-            by_text.entry((text.to_string(), 0)).or_default().extend(nodes);
+            continue;
+        }
+        // A plain and a concatenated copy of one content are duplicates too.
+        if let Some(more) = cons.remove(text) {
+            nodes.extend(more);
+        }
+        if nodes.len() as u64 >= min_count.max(2) {
+            by_text.push(((text.to_string(), 0), nodes));
         }
     }
+    by_text.extend(cons.into_iter().map(|(text, nodes)| ((text, 0), nodes)));
+    by_text.extend(long);
     let mut result: Vec<DuplicateString> = by_text
         .into_iter()
         .filter(|(_, nodes)| nodes.len() as u64 >= min_count.max(2))

@@ -131,7 +131,7 @@ impl<'a> NodeSink<'a> {
 
     pub(crate) fn finish(self, count: u64) -> Result<(), ParseError> {
         let stride = self.roles.len() as u64;
-        if count % stride != 0 {
+        if !count.is_multiple_of(stride) {
             return Err(ParseError::Inconsistent(format!(
                 "the `nodes` array holds {count} numbers, which is not a multiple of the {stride} node fields in meta.node_fields"
             )));
@@ -193,7 +193,7 @@ impl<'a> EdgeSink<'a> {
             }
             EdgeRole::NameOrIndex => snap.edge_name.push(to_u32(v, "edge name_or_index")?),
             EdgeRole::ToNode => {
-                if v % self.node_stride != 0 {
+                if !v.is_multiple_of(self.node_stride) {
                     return Err(format!(
                         "edge {}: to_node {v} is not a multiple of the node field count {}",
                         self.ordinal, self.node_stride
@@ -240,7 +240,7 @@ impl<'a> EdgeSink<'a> {
                 )
             })?;
             let target = record[to] / node_stride;
-            if record[to] % node_stride != 0 || target > u32::MAX as u64 {
+            if !record[to].is_multiple_of(node_stride) || target > u32::MAX as u64 {
                 return Err((
                     i + to,
                     format!(
@@ -267,7 +267,7 @@ impl<'a> EdgeSink<'a> {
     /// Returns the largest target ordinal seen, for the range check once the node count is known.
     pub(crate) fn finish(self, count: u64) -> Result<u64, ParseError> {
         let stride = self.roles.len() as u64;
-        if count % stride != 0 {
+        if !count.is_multiple_of(stride) {
             return Err(ParseError::Inconsistent(format!(
                 "the `edges` array holds {count} numbers, which is not a multiple of the {stride} edge fields in meta.edge_fields"
             )));

@@ -200,6 +200,19 @@ mod tests {
     }
 
     #[test]
+    fn few_exact_points_rising_far_above_scatter_are_high() {
+        // Four post-forced-GC values: Mann–Kendall alone cannot reach significance at n = 4.
+        let pts = [(0.0, 10e6), (3.0, 12.1e6), (6.0, 13.9e6), (9.0, 16.0e6)];
+        let t = trend(&pts, 1e6).unwrap();
+        assert!(t.z < 2.0);
+        assert_eq!(t.confidence, Confidence::High, "{t:?}");
+        // The same spread without order is not growth.
+        let shuffled = [(0.0, 12.1e6), (3.0, 16.0e6), (6.0, 10e6), (9.0, 13.9e6)];
+        let t = trend(&shuffled, 1e6).unwrap();
+        assert!(!t.growing, "{t:?}");
+    }
+
+    #[test]
     fn outliers_do_not_move_the_slope() {
         let mut pts: Vec<(f64, f64)> = (0..40).map(|i| (i as f64, 10e6)).collect();
         pts[5].1 = 500e6;

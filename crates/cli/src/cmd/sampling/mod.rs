@@ -64,6 +64,20 @@ pub(crate) fn write_atomic(
     result
 }
 
+/// Fails early (before any sampling) when a file could not be created: its directory is missing.
+pub(crate) fn check_output_dir(path: Option<&Path>) -> anyhow::Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    if path.is_dir() {
+        return Err(usage(format!("{} is a directory; give a file name", path.display())));
+    }
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            Err(usage(format!("cannot write {}: directory {} does not exist", path.display(), dir.display())))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `dir/.name.tmp-PID`.
 pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());

@@ -37,10 +37,8 @@ pub fn sample(args: &SampleArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     if args.stack_depth == 0 {
         return Err(usage("--stack-depth must be at least 1"));
     }
-    if let Some(out) = &args.output {
-        if out.is_dir() {
-            return Err(usage(format!("{} is a directory; give a file name ending in .heapprofile", out.display())));
-        }
+    for out in [&args.output, &args.outputs.pprof, &args.outputs.flamegraph, &args.outputs.folded] {
+        super::check_output_dir(out.as_deref())?;
     }
     let mut session = live::attach(&args.target, quiet, args.outputs.json)?;
     let script = session.proc_info().and_then(|p| p.script_name()).unwrap_or_else(|| "node".into());

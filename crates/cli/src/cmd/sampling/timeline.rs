@@ -137,11 +137,7 @@ impl Series {
 }
 
 pub fn timeline(args: &TimelineArgs, quiet: bool) -> anyhow::Result<ExitCode> {
-    if let Some(out) = &args.output {
-        if out.is_dir() {
-            return Err(usage(format!("{} is a directory; give a file name", out.display())));
-        }
-    }
+    super::check_output_dir(args.output.as_deref())?;
     let mut session = live::attach(&args.target, quiet, args.json)?;
     let script = session.proc_info().and_then(|p| p.script_name()).unwrap_or_else(|| "node".into());
     let pid = session.pid().unwrap_or(0);

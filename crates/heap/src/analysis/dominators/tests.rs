@@ -1,3 +1,5 @@
+#![allow(clippy::needless_range_loop)] // graph tests index several parallel arrays by node
+
 use super::*;
 use proptest::prelude::*;
 
