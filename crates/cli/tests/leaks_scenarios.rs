@@ -146,3 +146,23 @@ fn refuses_snapshots_of_different_processes() {
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("one process"));
 }
+
+#[test]
+fn bench_http_service_three_leaks_are_three_findings() {
+    // shared/bench/gen-snapshot.js: a node:http service leaking through bus listeners, a sessions Map and a
+    // linked list, all in one module scope.
+    let dir = out_dir("gen-snapshot");
+    let output = Command::new("node")
+        .arg(shared_dir().join("bench/gen-snapshot.js"))
+        .arg(&dir)
+        .arg("400")
+        .output()
+        .expect("node runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let files: Vec<PathBuf> = (1..=3).map(|i| dir.join(format!("big{i}.heapsnapshot"))).collect();
+    let truth = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/gen-snapshot.truth.json");
+    let (code, score) = leaks_and_score("gen-snapshot", &truth, &files);
+    assert_eq!(code, 1);
+    assert_eq!(score["found"].as_u64(), Some(3), "{score}");
+    assert_eq!(score["false_findings"].as_u64(), Some(0), "{score}");
+}
