@@ -69,7 +69,7 @@ pub enum Command {
     Ps(crate::cmd::live::args::PsArgs),
     /// Sample a live process's memory over time and say whether the heap grows after GC.
     #[command(
-        after_help = "Examples:\n  leakscope watch --pid 4242\n  leakscope watch --pid 4242 --gc 10 --duration 2m --log mem.jsonl\n  leakscope watch --fail-on-growth 1MB/min --duration 60s --json -- node server.js"
+        after_help = "Examples:\n  leakscope watch --pid 4242\n  leakscope watch --pid 4242 --gc 10 --duration 2m --log mem.jsonl\n  leakscope watch --fail-on-growth 1MB/min --duration 60s --json -- node server.js\n  leakscope watch --pid 4242 --prometheus 127.0.0.1:9464"
     )]
     Watch(crate::cmd::live::args::WatchArgs),
     /// Stream a heap snapshot of a live process to disk (pre-flight memory check, progress, series).

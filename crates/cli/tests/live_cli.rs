@@ -473,3 +473,46 @@ impl Drop for KillPid {
         }
     }
 }
+
+#[test]
+fn watch_serves_prometheus_metrics() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leakscope"))
+        .args(["watch", "--plain", "--interval", "200ms", "--duration", "6s", "--prometheus", &address, "--"])
+        .args(["node", &scenario("churn"), "loop", "--interval-ms", "10"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut page = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline && !page.contains("nodejs_heap_size_used_bytes{") {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+            use std::io::{Read, Write};
+            let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+            page.clear();
+            let _ = stream.read_to_string(&mut page);
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "watch exits cleanly");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let used = page
+        .lines()
+        .find(|l| l.starts_with("nodejs_heap_size_used_bytes{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("heapUsed gauge");
+    assert!(used > 1e6, "a node heap uses more than 1 MB: {used}");
+    assert!(page.contains("# TYPE nodejs_process_resident_memory_bytes gauge"));
+}
+
+#[test]
+fn prometheus_refuses_non_loopback_addresses() {
+    let out = leakscope(&["watch", "--prometheus", "0.0.0.0:0", "--pid", "1"], &std::env::temp_dir());
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(text(&out).1.contains("loopback"));
+}

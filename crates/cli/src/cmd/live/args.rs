@@ -71,6 +71,9 @@ pub struct WatchArgs {
     /// Plain lines even on a terminal (no full-screen view).
     #[arg(long)]
     pub plain: bool,
+    /// Serve the latest sample for Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9464; port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    pub prometheus: Option<String>,
 }
 
 #[derive(Debug, Args)]

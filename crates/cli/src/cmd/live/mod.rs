@@ -3,6 +3,7 @@
 
 pub mod args;
 mod gc;
+mod prometheus;
 mod ps;
 mod snapshot;
 mod trend;

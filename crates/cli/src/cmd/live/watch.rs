@@ -276,6 +276,14 @@ pub fn watch(args: &WatchArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         })?),
         None => None,
     };
+    let exporter = match &args.prometheus {
+        Some(address) => {
+            let exporter = super::prometheus::Exporter::start(address, args.target.allow_remote)?;
+            eprintln!("prometheus metrics on http://{}/metrics", exporter.address);
+            Some(exporter)
+        }
+        None => None,
+    };
     let mut session = super::attach(&args.target, quiet, args.json)?;
     let tty = !args.json && !args.plain && std::io::stdout().is_terminal();
     let screen = tty.then(Screen::enter);
@@ -351,6 +359,16 @@ pub fn watch(args: &WatchArgs, quiet: bool) -> anyhow::Result<ExitCode> {
                 obj.extend(fields);
             }
             writeln!(file, "{line}")?;
+        }
+        if let Some(exporter) = &exporter {
+            exporter.update(&super::prometheus::Metrics {
+                pid: session.pid(),
+                rss: sample.rss,
+                heap_total: sample.heap_total,
+                heap_used: sample.heap_used,
+                external: sample.external,
+                array_buffers: sample.array_buffers,
+            });
         }
         samples.push(sample);
         if let Some(screen) = &screen {
