@@ -19,7 +19,8 @@ measure() { # label, command...: prints "median_seconds peak_rss_mb"
   local times=() rss=0
   for _ in $(seq "$runs"); do
     local out
-    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
+    /usr/bin/time -o /tmp/leakscope-bench-time -f "%e %M" "$@" >/dev/null 2>/dev/null || true
+    out=$(tail -1 /tmp/leakscope-bench-time)
     times+=("${out%% *}")
     local r=${out##* }
     (( r > rss )) && rss=$r

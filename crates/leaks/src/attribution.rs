@@ -33,9 +33,11 @@ pub struct Attribution {
     pub groups: Vec<(NodeIndex, Entry)>,
 }
 
-/// Types whose instances can be an accumulation point.
+/// Types whose instances can be an accumulation point: JavaScript objects and closures. Embedder objects
+/// (`Node / Environment`, `Node / PrincipalRealm`, ...) grow with the runtime's own bookkeeping (lazily compiled
+/// built-ins, their strings); what user code leaks through them still accumulates in a JavaScript container.
 fn can_anchor(snapshot: &HeapSnapshot, node: NodeIndex) -> bool {
-    matches!(snapshot.node_type(node), NodeType::Object | NodeType::Closure | NodeType::Native | NodeType::RegExp)
+    matches!(snapshot.node_type(node), NodeType::Object | NodeType::Closure | NodeType::RegExp)
 }
 
 /// Objects a JavaScript programmer made (counted as "objects" in findings; everything counts for bytes).
