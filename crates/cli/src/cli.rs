@@ -8,7 +8,7 @@ use std::path::PathBuf;
     name = "leakscope",
     version,
     about = "Find memory leaks in Node.js: watch, snapshot and analyse heaps without restarting the process.",
-    after_help = "Examples:\n  leakscope summary app.heapsnapshot\n  leakscope dominators app.heapsnapshot --depth 4\n  leakscope stats app.heapsnapshot --json"
+    after_help = "Examples:\n  leakscope watch --pid 4242 --gc 5                      is the heap growing after GC?\n  leakscope snapshot --pid 4242 --every 30s --count 3    three snapshots of the running process\n  leakscope leaks s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot\n  leakscope summary app.heapsnapshot --top 20\n  leakscope retainers app.heapsnapshot --class RequestContext"
 )]
 pub struct Cli {
     /// Hide progress bars.
