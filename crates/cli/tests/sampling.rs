@@ -365,9 +365,12 @@ fn timeline_names_the_leaking_allocation_site() {
     let report: Value = serde_json::from_str(&out).unwrap();
     let top = &report["groups"][0];
     let function = top["function"].as_str().unwrap();
+    // The leak is made in listener-leak.js by `createResponse` (the response object) and by `unit` (the listener
+    // closure and its scope); which one tops the list depends on V8 inlining one into the other.
     assert!(
-        function.starts_with("createResponse ") && function.contains("listener-leak.js"),
-        "top surviving group is {function}, expected createResponse in listener-leak.js: {report}"
+        (function.starts_with("createResponse ") || function.starts_with("unit "))
+            && function.contains("listener-leak.js"),
+        "top surviving group is {function}, expected createResponse or unit in listener-leak.js: {report}"
     );
     assert!(top["count"].as_u64().unwrap() > 1000);
     assert!(top["retained_bytes"].as_u64().unwrap() >= top["bytes"].as_u64().unwrap() / 2);

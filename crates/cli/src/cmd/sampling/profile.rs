@@ -18,6 +18,13 @@ pub fn profile(args: &ProfileArgs, _quiet: bool) -> anyhow::Result<ExitCode> {
         })
     })?;
     profile.validate().map_err(|e| usage(format!("{}: {e}", args.file.display())))?;
+    let dangling = profile.dangling_samples();
+    if dangling > 0 {
+        eprintln!(
+            "warning: {}: {dangling} samples name no node of the call tree and are left out",
+            args.file.display()
+        );
+    }
     let analysis = ProfileAnalysis::new(&profile, args.interval, args.include_collected);
     let mut written = report::Written::default();
     let title = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
