@@ -12,7 +12,7 @@ pub mod roots;
 pub mod shallow;
 pub mod stats;
 pub mod summary;
-mod utf16;
+pub(crate) mod utf16;
 pub mod weakmap;
 
 use crate::snapshot::{HeapSnapshot, NodeIndex};

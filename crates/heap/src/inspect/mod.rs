@@ -20,6 +20,8 @@ pub mod locations;
 pub mod paths;
 pub mod retainers;
 
+use crate::analysis::names::format_property_name;
+use crate::analysis::utf16::{cmp as utf16_cmp, len as utf16_len};
 use crate::analysis::Analysis;
 use crate::snapshot::{EdgeType, HeapSnapshot, NodeIndex, NodeType};
 use std::collections::HashMap;
@@ -132,7 +134,8 @@ pub fn plain_object_name(snapshot: &HeapSnapshot, node: NodeIndex) -> String {
     let mut from_end = false;
     while lo < hi {
         let edge = if from_end { edges[hi - 1] } else { edges[lo] };
-        let formatted = format_property_name(&snapshot.edge_name(edge));
+        let name = snapshot.edge_name(edge);
+        let formatted = format_property_name(&name);
         let flen = utf16_len(&formatted);
         if start_len > 1 && start_len + end_len + flen > 100 {
             break;
@@ -163,31 +166,6 @@ pub fn plain_object_name(snapshot: &HeapSnapshot, node: NodeIndex) -> String {
         start.push_str(", ");
     }
     start + &end
-}
-
-fn format_property_name(name: &str) -> String {
-    if name.contains([',', '\'', '"', '{', '}']) {
-        serde_json::to_string(name).unwrap_or_else(|_| name.to_string())
-    } else {
-        name.to_string()
-    }
-}
-
-pub(crate) fn utf16_len(s: &str) -> usize {
-    if s.is_ascii() {
-        s.len()
-    } else {
-        s.encode_utf16().count()
-    }
-}
-
-/// JavaScript's `<` on strings: UTF-16 code unit order.
-pub(crate) fn utf16_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        a.cmp(b)
-    } else {
-        a.encode_utf16().cmp(b.encode_utf16())
-    }
 }
 
 /// How an object is shown in paths and lists: `"text"` for strings, `name()` for functions, `name[]` for
