@@ -1,18 +1,16 @@
 //! `leakscope leaks` on every visible scenario (real Node writes the snapshots at test time), scored with the
 //! scenarios' own scorer: each truth leak found as a top finding, no false findings, controls clean.
 
+#[path = "../../heap/tests/common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn shared_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("LEAKSCOPE_SHARED") {
-        return PathBuf::from(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared").canonicalize().expect("../shared beside the repo")
-}
+use common::shared_dir;
 
 fn out_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-data/leaks").join(name);
+    let dir = common::work_dir().join("leaks").join(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
