@@ -11,7 +11,7 @@ root=$(cd "$here/.." && pwd)
 shared=${LEAKSCOPE_SHARED:-$root/../shared}
 runs=${RUNS:-3}
 peers=${PEERS:-memlab,devtools}
-bin=$root/target/release/leakscope
+bin=${CARGO_TARGET_DIR:-$root/target}/release/leakscope
 (cd "$root" && cargo build --release --quiet -p leakscope)
 
 measure() { # label, command...: prints "median_seconds peak_rss_mb"

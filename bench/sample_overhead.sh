@@ -3,27 +3,36 @@
 #
 # Starts `node churn.js serve` (a leak-free scenario that allocates a lot per request) on 127.0.0.1 with its
 # inspector already open (so attaching costs nothing), drives it with one continuous keep-alive HTTP load
-# loop (node, bounded in time) that counts completed requests per 100 ms, and meanwhile alternates windows
-# without and with `leakscope sample --inspect … --duration W` running. Each "with" window is compared with
-# the "without" windows next to it in time, which keeps the comparison fair on a shared, noisy machine.
-# It also reads the server's CPU time (/proc/PID/stat) at every window boundary: CPU per request.
+# loop (node, running until the last window ends) that counts completed requests per 100 ms, and meanwhile
+# runs rounds of interleaved windows: one *without* anything attached and one *with*
+# `leakscope sample --inspect … --duration W --interval INTERVAL` running (plus, with CONTROL set, one with
+# `--interval CONTROL`, e.g. 1GiB: the sampler attached but taking ~no samples). The order of the windows
+# rotates from round to round (A B, B A, A B, … — every arm in every position equally often), and each arm is
+# compared with the *without* window of its own round, so a load change on a shared machine hits both sides
+# of a pair and a slow drift cancels over the rounds. It also reads the server's CPU time (/proc/PID/stat) at
+# every window boundary: CPU per request.
 #
-#   bench/sample_overhead.sh [PAIRS=10] [WINDOW_SECONDS=4] [CONNECTIONS=16]
+#   bench/sample_overhead.sh [ROUNDS=10] [WINDOW_SECONDS=4] [CONNECTIONS=16]
+#   CONTROL=1GiB bench/sample_overhead.sh 30 5 16      # three arms per round: without, 512 KiB, 1 GiB
 #
-# Env: LEAKSCOPE (binary; default the target-sampling or target build), SCENARIOS (default
-# /work/shared/scenarios), INTERVAL (default 512KiB). Loopback only; everything it starts is stopped.
+# Env: LEAKSCOPE (binary; default $CARGO_TARGET_DIR's or the target-sampling/target release, then debug
+# build), SCENARIOS (default /work/shared/scenarios), INTERVAL (default 512KiB), CONTROL (unset: two arms).
+# Loopback only; everything it starts is stopped.
 set -euo pipefail
 
-PAIRS=${1:-10}
+ROUNDS=${1:-10}
 WINDOW=${2:-4}
 CONNS=${3:-16}
 INTERVAL=${INTERVAL:-512KiB}
+CONTROL=${CONTROL:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 SCENARIOS=${SCENARIOS:-/work/shared/scenarios}
 if [[ -z "${LEAKSCOPE:-}" ]]; then
-  for candidate in "$ROOT/target-sampling/release/leakscope" "$ROOT/target-sampling/debug/leakscope" \
-    "$ROOT/target/release/leakscope" "$ROOT/target/debug/leakscope"; do
+  for candidate in ${CARGO_TARGET_DIR:+"$CARGO_TARGET_DIR/release/leakscope"} \
+    "$ROOT/../target-sampling/release/leakscope" "$ROOT/target/release/leakscope" \
+    ${CARGO_TARGET_DIR:+"$CARGO_TARGET_DIR/debug/leakscope"} "$ROOT/../target-sampling/debug/leakscope" \
+    "$ROOT/target/debug/leakscope"; do
     if [[ -x "$candidate" ]]; then LEAKSCOPE=$candidate; break; fi
   done
 fi
@@ -40,20 +49,23 @@ cleanup() {
 trap cleanup EXIT
 
 cat > "$WORK/load.js" <<'JS'
-// Keep-alive GET loop against 127.0.0.1:PORT for SECONDS with CONNS requests in flight; prints
-// "EPOCH_MS COUNT" for every 100 ms bucket.
+// Keep-alive GET loop against 127.0.0.1:PORT with CONNS requests in flight until SIGTERM (or SECONDS at most);
+// then prints "EPOCH_MS COUNT" for every 100 ms bucket.
 const http = require('http');
 const [port, seconds, conns] = process.argv.slice(2).map(Number);
 const agent = new http.Agent({ keepAlive: true, maxSockets: conns });
 const end = Date.now() + seconds * 1000;
 const buckets = new Map();
 let active = conns;
+function report() {
+  for (const [t, n] of [...buckets].sort((a, b) => a[0] - b[0])) process.stdout.write(`${t} ${n}\n`);
+  agent.destroy();
+  process.exit(0);
+}
+process.on('SIGTERM', report);
 function one() {
   if (Date.now() >= end) {
-    if (--active === 0) {
-      for (const [t, n] of [...buckets].sort((a, b) => a[0] - b[0])) process.stdout.write(`${t} ${n}\n`);
-      agent.destroy();
-    }
+    if (--active === 0) report();
     return;
   }
   http.get({ host: '127.0.0.1', port, path: '/cart', agent }, (res) => {
@@ -74,36 +86,41 @@ for _ in $(seq 100); do grep -q '^listening' "$WORK/server.out" 2>/dev/null && b
 PORT=$(awk '/^listening/{print $2}' "$WORK/server.out")
 INSPECT=$(sed -n 's#.*ws://\([0-9.]*:[0-9]*\)/.*#\1#p' "$WORK/server.err" | head -1)
 [[ -n "$PORT" && -n "$INSPECT" ]] || { echo "server did not start" >&2; cat "$WORK/server.out" "$WORK/server.err" >&2; exit 1; }
-echo "# server pid $SERVER_PID port $PORT inspector $INSPECT; $PAIRS pairs of ${WINDOW}s windows, $CONNS connections, interval $INTERVAL"
+ARMS=(without "with:$INTERVAL")
+[[ -n "$CONTROL" ]] && ARMS+=("with:$CONTROL")
+echo "# server pid $SERVER_PID port $PORT inspector $INSPECT; $ROUNDS rounds of ${#ARMS[@]} interleaved ${WINDOW}s windows (${ARMS[*]}), $CONNS connections"
 echo "# leakscope: $LEAKSCOPE; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 now_ms() { date +%s%3N; }
 
 WARMUP=6
-TOTAL=$((WARMUP + PAIRS * 2 * (WINDOW + 1) + 4))
-node "$WORK/load.js" "$PORT" "$TOTAL" "$CONNS" > "$WORK/buckets.txt" &
+node "$WORK/load.js" "$PORT" 86400 "$CONNS" > "$WORK/buckets.txt" &
 LOAD_PID=$!
 sleep "$WARMUP"
 
-: > "$WORK/windows.txt"   # MODE START_MS END_MS TICKS0 TICKS1
-for p in $(seq "$PAIRS"); do
-  for mode in without with; do
+: > "$WORK/windows.txt"   # ROUND ARM START_MS END_MS TICKS0 TICKS1
+for r in $(seq "$ROUNDS"); do
+  # Rotate the order: round r starts with arm (r-1) mod #arms.
+  for k in $(seq 0 $((${#ARMS[@]} - 1))); do
+    arm=${ARMS[$(((r - 1 + k) % ${#ARMS[@]}))]}
     t0=$(now_ms); k0=$(ticks)
-    if [[ $mode == without ]]; then
+    if [[ $arm == without ]]; then
       sleep "$WINDOW"
     else
-      "$LEAKSCOPE" sample --inspect "$INSPECT" --duration "${WINDOW}s" --interval "$INTERVAL" \
-        -o "$WORK/p$p.heapprofile" --top 1 -q > /dev/null 2> "$WORK/sample.err" \
+      "$LEAKSCOPE" sample --inspect "$INSPECT" --duration "${WINDOW}s" --interval "${arm#with:}" \
+        -o "$WORK/p.heapprofile" --top 1 -q > /dev/null 2> "$WORK/sample.err" \
         || { echo "leakscope sample failed:" >&2; cat "$WORK/sample.err" >&2; exit 1; }
-      [[ -s "$WORK/p$p.heapprofile" ]] || { echo "no profile written" >&2; exit 1; }
+      [[ -s "$WORK/p.heapprofile" ]] || { echo "no profile written" >&2; exit 1; }
+      rm -f "$WORK/p.heapprofile"
     fi
     t1=$(now_ms); k1=$(ticks)
-    echo "$mode $t0 $t1 $k0 $k1" >> "$WORK/windows.txt"
+    echo "$r $arm $t0 $t1 $k0 $k1" >> "$WORK/windows.txt"
     sleep 1   # gap: attach/detach edges fall outside the windows
   done
 done
-wait "$LOAD_PID"
+kill -TERM "$LOAD_PID"
+wait "$LOAD_PID" || true
 LOAD_PID=""
 
 node -e '
@@ -111,30 +128,51 @@ const fs = require("fs");
 const buckets = fs.readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => l.split(" ").map(Number));
 const hz = Number(process.argv[3]);
 const windows = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map((l) => {
-  const [mode, t0, t1, k0, k1] = l.split(" ");
+  const [round, arm, t0, t1, k0, k1] = l.split(" ");
   // Whole 100 ms buckets inside the window, skipping 300 ms at each edge.
   const from = Number(t0) + 300, to = Number(t1) - 300;
   const inside = buckets.filter(([t]) => t >= from && t + 100 <= to);
   const reqs = inside.reduce((s, [, n]) => s + n, 0);
   const secs = inside.length / 10;
   const allReqs = buckets.filter(([t]) => t >= Number(t0) && t < Number(t1)).reduce((s, [, n]) => s + n, 0);
-  return { mode, rps: reqs / secs, cpuUs: ((Number(k1) - Number(k0)) / hz) * 1e6 / Math.max(1, allReqs) };
+  return { round: Number(round), arm, rps: reqs / secs, cpuUs: ((Number(k1) - Number(k0)) / hz) * 1e6 / Math.max(1, allReqs) };
 });
 const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
 const median = (a) => { const v = [...a].sort((x, y) => x - y); const m = v.length >> 1; return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2; };
-const ratios = [], cpuRatios = [];
-for (let i = 0; i < windows.length; i++) {
-  const w = windows[i];
-  if (w.mode !== "with") continue;
-  // Compare with the mean of the neighbouring "without" windows (before and after).
-  const nb = [windows[i - 1], windows[i + 1]].filter((x) => x && x.mode === "without");
-  const base = mean(nb.map((x) => x.rps)), baseCpu = mean(nb.map((x) => x.cpuUs));
-  ratios.push(w.rps / base); cpuRatios.push(w.cpuUs / baseCpu);
-  console.log(`pair ${ratios.length}: without ${base.toFixed(0)} req/s (${baseCpu.toFixed(0)} µs CPU/req), with sample ${w.rps.toFixed(0)} req/s (${w.cpuUs.toFixed(0)} µs CPU/req)`);
+const pct = (r) => `${r >= 1 ? "+" : ""}${(100 * (r - 1)).toFixed(1)}%`;
+// 95% interval of the median ratio: percentile bootstrap over rounds (fixed seed, reproducible).
+let seed = 12345;
+const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+function bootMedian(a) {
+  const meds = [];
+  for (let i = 0; i < 2000; i++) meds.push(median(a.map(() => a[Math.floor(rand() * a.length)])));
+  meds.sort((x, y) => x - y);
+  return [meds[50], meds[1949]];
 }
-const wo = windows.filter((w) => w.mode === "without"), wi = windows.filter((w) => w.mode === "with");
-console.log(`mean throughput: without ${mean(wo.map((w) => w.rps)).toFixed(0)} req/s, with sample ${mean(wi.map((w) => w.rps)).toFixed(0)} req/s`);
-const q = (a, p) => { const v = [...a].sort((x, y) => x - y); return v[Math.min(v.length - 1, Math.floor(p * v.length))]; };
-console.log(`throughput change with sampling: median ${(100 * (median(ratios) - 1)).toFixed(2)}% (pairs from ${(100 * (q(ratios, 0) - 1)).toFixed(1)}% to ${(100 * (q(ratios, 1) - 1)).toFixed(1)}%)`);
-console.log(`server CPU per request change with sampling: median ${(100 * (median(cpuRatios) - 1)).toFixed(2)}%`);
+// Geometric mean ratio with a 95% interval from the spread of the log ratios.
+function geo(a) {
+  const logs = a.map(Math.log), m = mean(logs);
+  const sd = Math.sqrt(logs.reduce((s, x) => s + (x - m) ** 2, 0) / Math.max(1, logs.length - 1));
+  const half = 1.96 * sd / Math.sqrt(logs.length);
+  return [Math.exp(m), Math.exp(m - half), Math.exp(m + half)];
+}
+const rounds = [...new Set(windows.map((w) => w.round))];
+const arms = [...new Set(windows.map((w) => w.arm))].filter((a) => a !== "without");
+const base = windows.filter((w) => w.arm === "without");
+console.log(`without: mean ${mean(base.map((w) => w.rps)).toFixed(0)} req/s, ${mean(base.map((w) => w.cpuUs)).toFixed(0)} µs server CPU/request`);
+for (const arm of arms) {
+  const tput = [], cpu = [];
+  for (const r of rounds) {
+    const a = windows.find((w) => w.round === r && w.arm === arm), b = windows.find((w) => w.round === r && w.arm === "without");
+    if (!a || !b || !(a.rps > 0) || !(b.rps > 0)) continue;
+    tput.push(a.rps / b.rps); cpu.push(a.cpuUs / b.cpuUs);
+  }
+  const mine = windows.filter((w) => w.arm === arm);
+  const [tl, th] = bootMedian(tput), [cl, ch] = bootMedian(cpu);
+  const [tg, tgl, tgh] = geo(tput), [cg, cgl, cgh] = geo(cpu);
+  console.log(`${arm} (${tput.length} rounds): mean ${mean(mine.map((w) => w.rps)).toFixed(0)} req/s, ${mean(mine.map((w) => w.cpuUs)).toFixed(0)} µs CPU/request`);
+  console.log(`  throughput vs without, same round: median ${pct(median(tput))} [95% ${pct(tl)} … ${pct(th)}], geometric mean ${pct(tg)} [${pct(tgl)} … ${pct(tgh)}], rounds from ${pct(Math.min(...tput))} to ${pct(Math.max(...tput))}, slower in ${tput.filter((x) => x < 1).length}/${tput.length}`);
+  console.log(`  server CPU per request vs without: median ${pct(median(cpu))} [95% ${pct(cl)} … ${pct(ch)}], geometric mean ${pct(cg)} [${pct(cgl)} … ${pct(cgh)}], higher in ${cpu.filter((x) => x > 1).length}/${cpu.length}`);
+}
+if (process.env.VERBOSE) for (const w of windows) console.log(`round ${w.round} ${w.arm}: ${w.rps.toFixed(0)} req/s, ${w.cpuUs.toFixed(0)} µs CPU/req`);
 ' "$WORK/buckets.txt" "$WORK/windows.txt" "$(getconf CLK_TCK)"

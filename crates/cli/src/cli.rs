@@ -8,7 +8,7 @@ use std::path::PathBuf;
     name = "leakscope",
     version,
     about = "Find memory leaks in Node.js: watch, snapshot and analyse heaps without restarting the process.",
-    after_help = "Examples:\n  leakscope watch --pid 4242 --gc 5                      is the heap growing after GC?\n  leakscope snapshot --pid 4242 --every 30s --count 3    three snapshots of the running process\n  leakscope leaks s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot\n  leakscope summary app.heapsnapshot --top 20\n  leakscope retainers app.heapsnapshot --class RequestContext"
+    after_help = "Examples:\n  leakscope demo                                         see a leak found in a bundled app\n  leakscope hunt --url http://127.0.0.1:3000/ -- node server.js   drive, snapshot, report\n  leakscope watch --pid 4242 --gc 5                      is the heap growing after GC?\n  leakscope snapshot --pid 4242 --every 30s --count 3    three snapshots of the running process\n  leakscope leaks s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot\n  leakscope summary app.heapsnapshot --top 20\n  leakscope retainers app.heapsnapshot --class RequestContext"
 )]
 pub struct Cli {
     /// Hide progress bars.
@@ -20,9 +20,24 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// See it work: hunt the leaks of a small bundled app and write an HTML report (needs node on PATH).
+    #[command(
+        after_help = "Examples:\n  leakscope demo\n  leakscope demo --report /tmp/demo.html --keep /tmp/demo-snapshots"
+    )]
+    Demo(crate::cmd::hunt::args::DemoArgs),
+    /// Find an app's leaks in one go: drive it, snapshot each round, sample allocations, report in HTML.
+    #[command(
+        after_help = "Examples:\n  leakscope hunt --url http://127.0.0.1:3000/api/orders -- node server.js\n  leakscope hunt --pid 4242 --url 'POST http://127.0.0.1:3000/items' --body item.json --header 'content-type: application/json'\n  leakscope hunt --pid 4242 --load 'npx autocannon -d 10 http://127.0.0.1:3000/'\n  leakscope hunt --wait 30s --rounds 4 --keep snaps/ -- node worker.js\n\nFlow: warm-up round (not counted), then per round: drive, full GC, snapshot. Memory is read every 250 ms and\nallocations are sampled (512 KiB) during the counted rounds.\nExit code: 0 no leak found, 1 leaks found, 2 usage error, 3 target problem."
+    )]
+    Hunt(crate::cmd::hunt::args::HuntArgs),
+    /// The hunt report offline: an HTML report from snapshot files (plus a profile and a watch log).
+    #[command(
+        after_help = "Examples:\n  leakscope report s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot -o report.html\n  leakscope report snaps/*.heapsnapshot --profile app.heapprofile --watch mem.jsonl -o report.html"
+    )]
+    Report(crate::cmd::hunt::args::ReportArgs),
     /// Per-class object counts, shallow and retained sizes (DevTools' Summary view).
     #[command(
-        after_help = "Examples:\n  leakscope summary app.heapsnapshot --top 20\n  leakscope summary app.heapsnapshot --sort count --filter '^Request'\n  leakscope summary app.heapsnapshot.gz --json > summary.json"
+        after_help = "Examples:\n  leakscope summary app.heapsnapshot --top 20\n  leakscope summary app.heapsnapshot --sort count --filter '^Request'\n  leakscope summary app.heapsnapshot.gz --json > summary.json\n  leakscope summary alloc.heapsnapshot --allocated-by --sort count"
     )]
     Summary(SummaryArgs),
     /// The largest retainers as a tree of immediate dominators.
@@ -133,12 +148,15 @@ pub struct SummaryArgs {
     /// Sort order.
     #[arg(long, value_enum, default_value_t = SummarySort::Retained)]
     pub sort: SummarySort,
-    /// Only classes whose name matches this regular expression.
+    /// Only classes whose name matches this regular expression (with --allocated-by: `function file`).
     #[arg(long)]
     pub filter: Option<String>,
     /// Split rows by creation site (constructor or function location), shown as file:line:column.
     #[arg(long)]
     pub by_location: bool,
+    /// Group objects by the function that allocated them (snapshots from `leakscope timeline`).
+    #[arg(long, conflicts_with = "by_location")]
+    pub allocated_by: bool,
 }
 
 #[derive(Debug, Args)]
@@ -282,4 +300,46 @@ pub struct DupStringsArgs {
     /// Rows to show (0 = all).
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cli, Command};
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn every_command_and_flag_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn hunt_takes_one_drive_and_a_launch_command() {
+        let cli = Cli::try_parse_from([
+            "leakscope",
+            "hunt",
+            "--url",
+            "POST http://127.0.0.1:3000/a",
+            "--url",
+            "http://127.0.0.1:3000/b",
+            "--requests",
+            "500",
+            "--",
+            "node",
+            "app.js",
+            "--port",
+            "3000",
+        ])
+        .expect("parses");
+        let Command::Hunt(args) = cli.command else { panic!("not hunt") };
+        assert_eq!(args.drive.urls.len(), 2);
+        assert_eq!(args.drive.requests, 500);
+        assert_eq!(args.target.command, ["node", "app.js", "--port", "3000"]);
+        assert_eq!((args.rounds, args.sample_interval), (3, 512 * 1024));
+        for conflicting in [["--url", "http://x/", "--wait", "5s"], ["--load", "true", "--wait", "5s"]] {
+            let mut argv = vec!["leakscope", "hunt", "--pid", "1"];
+            argv.extend(conflicting);
+            assert!(Cli::try_parse_from(argv).is_err(), "{conflicting:?} conflict");
+        }
+        assert!(Cli::try_parse_from(["leakscope", "report", "only-one.heapsnapshot"]).is_err());
+    }
 }

@@ -45,6 +45,8 @@ pub fn load_snapshot(path: &Path, quiet: bool) -> anyhow::Result<HeapSnapshot> {
         let bar = bar.clone();
         let path = path.to_owned();
         let (sender, receiver) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+        // Consumed chunks go back to the reader thread, so the same few buffers are reused (no page faults).
+        let (recycle, recycled) = mpsc::channel::<Vec<u8>>();
         // Reading (and gunzipping) runs on its own thread so the parser keeps the other core busy.
         let reader_thread = std::thread::spawn(move || {
             let opened = File::open(&path).map(|f| Counting { inner: f, bar });
@@ -59,7 +61,8 @@ pub fn load_snapshot(path: &Path, quiet: bool) -> anyhow::Result<HeapSnapshot> {
                 }
             };
             loop {
-                let mut chunk = vec![0u8; CHUNK];
+                let mut chunk = recycled.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+                chunk.resize(CHUNK, 0);
                 let mut filled = 0;
                 let outcome = loop {
                     match source.read(&mut chunk[filled..]) {
@@ -83,7 +86,7 @@ pub fn load_snapshot(path: &Path, quiet: bool) -> anyhow::Result<HeapSnapshot> {
                 }
             }
         });
-        let parsed = leakscope_heap::parse(ChannelReader { receiver, current: Vec::new(), pos: 0 });
+        let parsed = leakscope_heap::parse(ChannelReader { receiver, recycle, current: Vec::new(), pos: 0 });
         let _ = reader_thread.join();
         parsed
     };
@@ -138,6 +141,7 @@ impl Read for Counting {
 
 struct ChannelReader {
     receiver: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    recycle: mpsc::Sender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
 }
@@ -148,7 +152,10 @@ impl Read for ChannelReader {
             match self.receiver.recv() {
                 Ok(Ok(chunk)) if chunk.is_empty() => return Ok(0),
                 Ok(Ok(chunk)) => {
-                    self.current = chunk;
+                    let done = std::mem::replace(&mut self.current, chunk);
+                    if done.capacity() > 0 {
+                        let _ = self.recycle.send(done);
+                    }
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),

@@ -33,26 +33,7 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Formats bytes the way DevTools and most tools do: binary units, three significant figures.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if value >= 100.0 {
-        format!("{value:.0} {}", UNITS[unit])
-    } else if value >= 10.0 {
-        format!("{value:.1} {}", UNITS[unit])
-    } else {
-        format!("{value:.2} {}", UNITS[unit])
-    }
-}
+pub use leakscope_heap::units::human_bytes;
 
 /// Parses `4096`, `64KiB`, `64k`, `1.5MB`, `2GiB`. Decimal (kB, MB) and binary (KiB, MiB) units are both
 /// accepted; a bare `k`/`m`/`g` means binary, as most memory tools use it.

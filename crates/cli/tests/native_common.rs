@@ -55,3 +55,69 @@ pub fn json(out: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// The npm package `pprof-format` (an independent pprof decoder) under the target dir, installed on first use;
+/// `None` (the check is skipped, with a message) when npm cannot install it.
+pub fn pprof_format() -> Option<PathBuf> {
+    let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("npm-pprof-format");
+    let module = prefix.join("node_modules/pprof-format");
+    if module.join("package.json").exists() {
+        return Some(module);
+    }
+    let child = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+        .arg(&prefix)
+        .arg("pprof-format@2")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("SKIP pprof-format check: npm is not available");
+        return None;
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            if status.success() && module.join("package.json").exists() {
+                return Some(module);
+            }
+            eprintln!("SKIP pprof-format check: `npm install pprof-format` failed (registry unreachable?)");
+            return None;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("SKIP pprof-format check: `npm install pprof-format` timed out");
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Decodes a gzipped pprof file with `pprof-format`: sample types, default type, period, value totals, function
+/// names and the largest number of lines in one location (inlined frames).
+pub fn decode_pprof(module: &Path, file: &Path) -> serde_json::Value {
+    const JS: &str = r#"
+const { Profile } = require(process.argv[1]);
+const p = Profile.decode(require('zlib').gunzipSync(require('fs').readFileSync(process.argv[2])));
+const s = p.stringTable.strings;
+const totals = p.sampleType.map(() => 0);
+for (const x of p.sample) x.value.forEach((v, i) => { totals[i] += Number(v); });
+const ids = new Set(p.location.map((l) => Number(l.id)));
+const dangling = p.sample.some((x) => x.locationId.some((id) => !ids.has(Number(id))));
+console.log(JSON.stringify({
+  types: p.sampleType.map((t) => s[Number(t.type)]), defaultSampleType: s[Number(p.defaultSampleType)],
+  period: Number(p.period), totals, samples: p.sample.length, dangling,
+  functions: p.function.map((f) => s[Number(f.name)]),
+  maxLines: Math.max(0, ...p.location.map((l) => l.line.length)),
+  mappings: p.mapping.map((m) => s[Number(m.filename)]) }));
+"#;
+    let out = Command::new("node").arg("-e").arg(JS).arg(module).arg(file).output().expect("run node");
+    assert!(
+        out.status.success(),
+        "pprof-format could not decode {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -66,6 +66,22 @@ fn c_leak_is_found_and_estimated_within_ten_percent() {
     for t in ["inuse_space", "inuse_objects", "alloc_space", "alloc_objects", "leaky_function"] {
         assert!(s.contains(t), "pprof lacks {t}");
     }
+    // An independent decoder reads it: heap sample types in Go's order, inuse_space by default, the interval as
+    // period, the same live total as the report, named functions on the program's mapping.
+    if let Some(module) = pprof_format() {
+        let d = decode_pprof(&module, &pb);
+        assert_eq!(d["types"], serde_json::json!(["alloc_objects", "alloc_space", "inuse_objects", "inuse_space"]));
+        assert_eq!(d["defaultSampleType"], "inuse_space");
+        assert_eq!(d["period"], 524288);
+        assert_eq!(d["dangling"], false);
+        let report = json(&run(leakscope().args(["native", "report", "--json", "--top", "0"]).arg(&dump)));
+        let live = report["inuse_space"]["value"].as_f64().unwrap();
+        let total = d["totals"][3].as_f64().unwrap();
+        assert!((total - live).abs() <= d["samples"].as_f64().unwrap(), "pprof inuse_space {total} vs report {live}");
+        let functions = d["functions"].as_array().unwrap();
+        assert!(functions.iter().any(|f| f == "leaky_function") && functions.iter().any(|f| f == "main"), "{d}");
+        assert!(d["mappings"].as_array().unwrap().iter().any(|m| m.as_str().unwrap().ends_with("/leak")), "{d}");
+    }
 }
 
 #[test]

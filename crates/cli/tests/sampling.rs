@@ -4,7 +4,9 @@
 //! - `node --heap-prof` output is read by `profile`, and written back byte for byte;
 //! - the pprof output decodes with the npm package `pprof-format` and its totals match the `.heapprofile`;
 //! - the profile the protocol returns re-parses equal after our writer;
-//! - `timeline` on `listener-leak.js loop` names the leaking allocation site first.
+//! - `timeline` on `listener-leak.js loop` names the leaking allocation site first; on the snapshot it keeps,
+//!   `summary --allocated-by` puts that site at the top by count and `show` gives a leaked object's stack;
+//! - `summary --allocated-by` on an ordinary snapshot exits 2 and points to `timeline`.
 
 use leakscope_profile::HeapProfile;
 use serde_json::Value;
@@ -376,5 +378,77 @@ fn timeline_names_the_leaking_allocation_site() {
     assert!(top["retained_bytes"].as_u64().unwrap() >= top["bytes"].as_u64().unwrap() / 2);
     assert!(report["series"].as_array().is_some_and(|s| s.len() >= 10), "the allocation series is collected");
     assert!(snapshot.exists(), "the snapshot is kept");
+
+    // The same snapshot, offline: grouped by allocating function, most surviving objects first.
+    let (ok, out, err) = run(
+        Command::new(BIN).arg("summary").arg(&snapshot).args(["--allocated-by", "--sort", "count", "--json", "-q"]),
+        Duration::from_secs(60),
+    );
+    assert!(ok, "summary --allocated-by failed: {err}");
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    let functions = summary["functions"].as_array().unwrap();
+    let leaking = |f: &&Value| {
+        (f["function"] == "createResponse" || f["function"] == "unit")
+            && f["file"].as_str().is_some_and(|file| file.ends_with("/listener-leak.js"))
+    };
+    let at = functions.iter().position(|f| leaking(&f)).expect("createResponse or unit in the groups");
+    assert!(at <= 1, "the leaking site is group #{} by count: {summary}", at + 1);
+    let site = &functions[at];
+    assert!(site["count"].as_u64().unwrap() > 1000, "{site}");
+    assert!(site["retained_size"].as_u64().unwrap() >= site["shallow_size"].as_u64().unwrap() / 2, "{site}");
+    assert!(summary["untracked_count"].as_u64().unwrap() > 0, "objects from before tracking have no stack");
+    // V8's trace_function_infos give the function's start (1-based): the line declaring it in the source.
+    let name = site["function"].as_str().unwrap();
+    let source = std::fs::read_to_string(scenario("listener-leak")).unwrap();
+    let declared = source.lines().position(|l| l.starts_with(&format!("function {name}("))).unwrap() as u64 + 1;
+    assert_eq!(site["line"].as_u64(), Some(declared), "{site}");
+    assert!(site["column"].as_u64().unwrap() > 1, "{site}");
+    // The allocating statements (`return {` in createResponse, the `onMessage` closure in unit) are in its body.
+    let statement = if name == "createResponse" { "return {" } else { "function onMessage" };
+    let allocating = source.lines().position(|l| l.contains(statement)).unwrap() as u64 + 1;
+    assert!(declared < allocating && allocating - declared < 10, "{name} at {declared} allocates at {allocating}");
+
+    // One leaked object: its allocation stack starts in listener-leak.js at that function.
+    let id = site["example_id"].as_u64().unwrap();
+    let (ok, out, err) = run(
+        Command::new(BIN).arg("show").arg(&snapshot).arg(format!("@{id}")).args(["--json", "-q", "--limit", "1"]),
+        Duration::from_secs(60),
+    );
+    assert!(ok, "show failed: {err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    let stack = shown["allocation_stack"].as_array().expect("allocation_stack in show --json");
+    let top = &stack[0];
+    assert_eq!(top["function"], name, "{shown}");
+    assert!(top["file"].as_str().unwrap().ends_with("/listener-leak.js"), "{top}");
+    assert_eq!(top["line"].as_u64(), Some(declared), "{top}");
+    if name == "createResponse" {
+        assert_eq!(stack[1]["function"], "unit", "createResponse is called by unit: {shown}");
+    }
+    let (ok, out, _) = run(Command::new(BIN).arg("show").arg(&snapshot).arg(format!("@{id}")), Duration::from_secs(60));
+    assert!(ok && out.contains("Allocated by") && out.contains("listener-leak.js"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn allocated_by_needs_a_timeline_snapshot() {
+    let dir = temp_dir("no-trace");
+    let plain = dir.join("plain.heapsnapshot");
+    let (ok, _, err) = run(
+        Command::new("node").arg("-e").arg("require('v8').writeHeapSnapshot(process.argv[1])").arg(&plain),
+        Duration::from_secs(60),
+    );
+    assert!(ok, "node could not write a snapshot: {err}");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("summary").arg(&plain).args(["--allocated-by", "-q"]);
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no allocation stacks") && stderr.contains("leakscope timeline"), "{stderr}");
+    // `show` works and simply has no stack.
+    let (ok, out, err) =
+        run(Command::new(BIN).arg("show").arg(&plain).args(["@1", "--json", "-q"]), Duration::from_secs(60));
+    assert!(ok, "{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert!(shown.get("allocation_stack").is_none(), "{shown}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,25 +1,54 @@
 //! Times each phase of loading and analysing a snapshot: `cargo run --release --example phases -- FILE`.
 //! Used by bench/ to see where the time goes; `leakscope summary` is what users run.
+//!
+//! Per phase: wall time, CPU time of the whole process (both threads; on a shared machine the CPU time is the
+//! steadier figure), and peak RSS so far (VmHWM, Linux only).
 
 use leakscope_heap::{Analysis, AnalysisOptions};
 use std::time::Instant;
 
+struct Mark {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Mark {
+    fn now() -> Mark {
+        Mark { wall: Instant::now(), cpu: cpu_seconds() }
+    }
+
+    fn line(&self, what: &str) -> String {
+        format!(
+            "{what:<52} wall {:>6.3}s  cpu {:>6.3}s  peak RSS {:>5} MB",
+            self.wall.elapsed().as_secs_f64(),
+            cpu_seconds() - self.cpu,
+            peak_rss_mb()
+        )
+    }
+}
+
+/// User + system time of this process, from /proc/self/stat (clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(") ").map(|(_, rest)| rest.split(' ').collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn peak_rss_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
 fn main() {
     let path = std::env::args().nth(1).expect("usage: phases FILE.heapsnapshot");
-    let start = Instant::now();
+    let start = Mark::now();
     let file = std::fs::File::open(&path).expect("open");
-    let snapshot = leakscope_heap::parse(std::io::BufReader::with_capacity(1 << 20, file)).expect("parse");
-    let parsed = start.elapsed();
-    let mut last = Instant::now();
-    let mut phases = Vec::new();
-    let options = AnalysisOptions { parallel: true, ..Default::default() };
-    let analysis = Analysis::new(&snapshot, &options, &mut |phase| {
-        phases.push((phase.to_string(), last.elapsed()));
-        last = Instant::now();
-    });
-    let analysed = start.elapsed();
-    let rows = analysis.summary(&snapshot);
-    let total = start.elapsed();
+    let snapshot = leakscope_heap::parse(file).expect("parse");
     println!(
         "{path}: {} nodes, {} edges, {} strings; snapshot columns {} MB",
         snapshot.node_count(),
@@ -27,14 +56,24 @@ fn main() {
         snapshot.strings().len(),
         snapshot.memory_bytes() >> 20
     );
-    println!("parse {:.3}s", parsed.as_secs_f64());
-    for (phase, took) in phases.iter().skip(1) {
-        println!("  before '{phase}': {:.3}s", took.as_secs_f64());
+    println!("{}", start.line("parse"));
+    let mut lines = Vec::new();
+    let mut last: Option<(String, Mark)> = None;
+    let options = AnalysisOptions { parallel: true, ..Default::default() };
+    let analysis = Analysis::new(&snapshot, &options, &mut |phase| {
+        if let Some((name, mark)) = last.take() {
+            lines.push(mark.line(&format!("  {name}")));
+        }
+        last = Some((phase.to_string(), Mark::now()));
+    });
+    if let Some((name, mark)) = last.take() {
+        lines.push(mark.line(&format!("  {name}")));
     }
-    println!(
-        "analysis done at {:.3}s; summary ({} rows) at {:.3}s",
-        analysed.as_secs_f64(),
-        rows.len(),
-        total.as_secs_f64()
-    );
+    let mark = Mark::now();
+    let rows = analysis.summary(&snapshot);
+    lines.push(mark.line(&format!("  summary ({} rows)", rows.len())));
+    for line in lines {
+        println!("{line}");
+    }
+    println!("{}", start.line("total"));
 }

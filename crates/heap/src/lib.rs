@@ -11,6 +11,7 @@ mod parse;
 pub mod scripts;
 mod snapshot;
 mod strings;
+pub mod units;
 
 pub use analysis::{Analysis, AnalysisOptions};
 pub use error::{Location, ParseError};

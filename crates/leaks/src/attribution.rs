@@ -6,9 +6,15 @@
 //! are grouped by how the point reaches them: through its backing store (a collection's entries) or through
 //! one named slot (a variable or property holding a chain). New objects it dominates but does not reach on its
 //! own (held together with another container's objects) are left out rather than reported twice.
+//!
+//! A new object whose dominator path has no old JavaScript object (only the root) is held by two old
+//! objects at once — typically a doubly linked list, like Node's timer lists, that something else also
+//! points into. It is attributed along its shortest retaining path instead: to the nearest old object of
+//! another class (skipping the chain of its own class), grouped by the edge that object holds it through.
 
 use crate::digest::is_backing_store_edge;
-use leakscope_heap::{Analysis, HeapSnapshot, NodeIndex, NodeType};
+use leakscope_heap::analysis::distances::{source_of, NO_EDGE};
+use leakscope_heap::{Analysis, EdgeIndex, HeapSnapshot, NodeIndex, NodeType};
 
 pub const NONE: u32 = u32::MAX;
 
@@ -57,7 +63,49 @@ pub fn is_user_object(snapshot: &HeapSnapshot, node: NodeIndex) -> bool {
     )
 }
 
-pub fn attribute(snapshot: &HeapSnapshot, analysis: &Analysis, born: Vec<u32>) -> Attribution {
+/// The retaining-path fallback for a new node with no old dominator: the nearest old object of another class
+/// on its shortest path from the roots, and the edge that object holds the path through. Nodes of the same
+/// class met on the way share the answer (`memo`), which keeps long chains linear.
+fn anchor_on_path(
+    snapshot: &HeapSnapshot,
+    analysis: &Analysis,
+    born: &[u32],
+    parents: &[EdgeIndex],
+    node: NodeIndex,
+    memo: &mut std::collections::HashMap<NodeIndex, Option<(NodeIndex, EdgeIndex)>>,
+) -> Option<(NodeIndex, EdgeIndex)> {
+    let class = analysis.classes.class_of(node);
+    let mut chain = vec![node];
+    let mut current = node;
+    let found = loop {
+        if let Some(found) = memo.get(&current).filter(|_| analysis.classes.class_of(current) == class) {
+            break *found;
+        }
+        let edge = parents[current as usize];
+        // A path longer than the node count is impossible: stop rather than loop on bad input.
+        if edge == NO_EDGE || chain.len() > snapshot.node_count() {
+            break None;
+        }
+        let holder = source_of(snapshot, edge);
+        if holder == snapshot.root() || snapshot.node_type(holder) == NodeType::Synthetic {
+            break None;
+        }
+        let same_class = analysis.classes.class_of(holder) == class;
+        if born[holder as usize] == NONE && can_anchor(snapshot, holder) && !same_class {
+            break Some((holder, edge));
+        }
+        if same_class {
+            chain.push(holder);
+        }
+        current = holder;
+    };
+    for member in chain {
+        memo.insert(member, found);
+    }
+    found
+}
+
+pub fn attribute(snapshot: &HeapSnapshot, analysis: &Analysis, born: Vec<u32>, parents: &[EdgeIndex]) -> Attribution {
     let n = snapshot.node_count();
     let mut anchor = vec![NONE; n];
     let mut top = vec![NONE; n];
@@ -97,6 +145,34 @@ pub fn attribute(snapshot: &HeapSnapshot, analysis: &Analysis, born: Vec<u32>) -
         });
         group_of_top[t as usize] = g;
     };
+    // New objects without an old dominator: by their retaining path (see the module notes). The topmost new
+    // object of each such dominator subtree is looked up; the objects below it follow it.
+    let mut path_memo: std::collections::HashMap<NodeIndex, Option<(NodeIndex, EdgeIndex)>> =
+        std::collections::HashMap::new();
+    let mut fallback_anchor = vec![NONE; 0];
+    for t in 0..n as NodeIndex {
+        if top[t as usize] != t || anchor[t as usize] != NONE {
+            continue;
+        }
+        let Some((a, edge)) = anchor_on_path(snapshot, analysis, &born, parents, t, &mut path_memo) else { continue };
+        if fallback_anchor.is_empty() {
+            fallback_anchor = vec![NONE; n];
+        }
+        fallback_anchor[t as usize] = a;
+        let entry = if is_backing_store_edge(snapshot, edge) {
+            Entry::Entries
+        } else {
+            Entry::Slot(snapshot.edge_name(edge).into_owned())
+        };
+        assign(t, a, entry, &mut group_of_top);
+    }
+    if !fallback_anchor.is_empty() {
+        for v in 0..n {
+            if anchor[v] == NONE && top[v] != NONE && fallback_anchor[top[v] as usize] != NONE {
+                anchor[v] = fallback_anchor[top[v] as usize];
+            }
+        }
+    }
     let is_top_of = |t: NodeIndex, a: NodeIndex| top[t as usize] == t && anchor[t as usize] == a;
     // Each anchor's own edges, and its backing stores' edges, name the groups of the tops they reach.
     let mut anchors: Vec<NodeIndex> = (0..n as NodeIndex)

@@ -54,7 +54,7 @@ pub(crate) fn diagnose(
     let class = cx.analysis.class_name(snapshot, cx.container).to_string();
     let n = path.len();
     let per_round = count_text(growth);
-    let bytes = human(growth.mean_bytes_per_round);
+    let bytes = leakscope_heap::units::human_bytes(growth.mean_bytes_per_round);
     let holds_text = holds.iter().take(3).map(|h| format!("{} {}", h.count, h.class)).collect::<Vec<_>>().join(", ");
 
     // EventEmitter listeners: ..._events.<event> is an array of listener functions.
@@ -237,14 +237,4 @@ pub(crate) fn sources(cx: &Context, path: &[EdgeIndex], members: &[NodeIndex]) -
         }
     }
     out
-}
-
-pub(crate) fn human(bytes: u64) -> String {
-    if bytes < 1024 {
-        format!("{bytes} B")
-    } else if bytes < 1024 * 1024 {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    } else {
-        format!("{:.1} MiB", bytes as f64 / 1024.0 / 1024.0)
-    }
 }

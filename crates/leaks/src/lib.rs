@@ -149,7 +149,8 @@ pub fn find_leaks(
     assert!(!earlier.is_empty(), "find_leaks needs at least one earlier snapshot");
     let rounds = earlier.len();
     let born = birth_intervals(last, earlier);
-    let attribution = attribution::attribute(last, analysis, born);
+    let (_, parents) = distances_and_parents(last, &analysis.user_roots, &analysis.weakmaps);
+    let attribution = attribution::attribute(last, analysis, born, &parents);
     let Attribution { born, anchor, top, group_of_top, groups } = &attribution;
 
     let (mut new_objects, mut new_bytes) = (0u64, 0u64);
@@ -201,7 +202,6 @@ pub fn find_leaks(
         merged.entry((*a, key)).or_default().push(g);
     }
 
-    let (_, parents) = distances_and_parents(last, &analysis.user_roots, &analysis.weakmaps);
     let scripts = leakscope_heap::scripts::ScriptNames::build(last);
     let mut findings = Vec::new();
     let mut explained = 0u64;

@@ -1,8 +1,9 @@
 //! Offline checks on a hand-made dump: estimates and their errors, diff, pprof structure, folded stacks.
 
-use leakscope_native::pprof;
+use leakscope_native::export::{stack_profile, INUSE_SPACE};
 use leakscope_native::report::site_of;
 use leakscope_native::{diff, Dump, Profile, Symbolizer};
+use leakscope_profile::pprof;
 use prost::Message;
 
 /// A dump whose frames lie in a module that does not exist (so they stay unnamed) with `n` live 4 KiB samples at R = 512 KiB.
@@ -63,9 +64,9 @@ fn diff_flags_only_significant_growth() {
 fn pprof_has_heap_sample_types_and_decodes() {
     let d = dump(10, 0);
     let frames = Symbolizer::new().symbolize_dump(&d);
-    let p = pprof::build(&d, &frames);
+    let p = stack_profile(&d, &frames);
     let mut gz = Vec::new();
-    pprof::write(&p, &mut gz).unwrap();
+    p.write_pprof_gz(&mut gz).unwrap();
     let mut raw = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw).unwrap();
     let back = pprof::Profile::decode(&raw[..]).unwrap();
@@ -82,8 +83,14 @@ fn pprof_has_heap_sample_types_and_decodes() {
             assert!(back.location.iter().any(|loc| loc.id == *l));
         }
     }
-    let folded =
-        leakscope_native::flame::folded(&Profile::build(&d, &frames), leakscope_native::flame::Measure::InuseSpace);
+    // Frames are located at their call site (return address − 1) on the module that contains them.
+    let leaf = &back.location[back.sample[0].location_id[0] as usize - 1];
+    assert_eq!(leaf.address, 4999);
+    assert_eq!(back.string_table[back.mapping[leaf.mapping_id as usize - 1].filename as usize], "/nonexistent/a.so");
+    let folded = p.folded(INUSE_SPACE);
     assert_eq!(folded.len(), 2);
     assert!(folded.iter().all(|l| l.rsplit(' ').next().unwrap().parse::<u64>().is_ok()));
+    let mut svg = Vec::new();
+    p.write_flamegraph(INUSE_SPACE, "live native memory", &mut svg).unwrap();
+    assert!(String::from_utf8(svg).unwrap().contains("<svg"));
 }

@@ -1,20 +1,25 @@
 //! `libleakscope_preload.so`: an LD_PRELOAD sampling malloc interposer (glibc Linux).
 //!
 //! Every allocation is charged `size + 1` bytes against a per-thread countdown drawn from an exponential
-//! distribution with mean `LEAKSCOPE_INTERVAL` (Poisson sampling by bytes). When the countdown crosses zero the
-//! allocation is sampled: its stack is taken by a bounds-checked frame-pointer walk, interned in the stack table,
-//! and the pointer is put into the live table with its unbiased weight `1 / (1 − exp(−(size+1)/R))`. `free`
-//! removes sampled pointers. Dumps (on request over a Unix socket, and at exit) list the live samples.
+//! distribution with mean `LEAKSCOPE_INTERVAL` (Poisson sampling by bytes). When the countdown would go below zero
+//! the allocation is sampled: it is served with a small header in front of it that tags it as sampled (see
+//! `hooks.rs`), its stack is taken by a bounds-checked frame-pointer walk and interned in the stack table, and the
+//! pointer is put into the live table with its unbiased weight `1 / (1 − exp(−(size+1)/R))`. `free` recognises
+//! sampled blocks by their tag and removes them. Dumps (on request over a Unix socket, and at exit) list the live
+//! samples.
 //!
 //! Rules kept by this crate (it runs inside malloc):
-//! - the fast path (no sample) does no allocation, no locking and no system call;
+//! - the fast path (no sample) does no allocation, no locking, no atomic read-modify-write and no system call: on
+//!   x86-64 it is a few instructions of assembly and a tail jump to the real function (`hooks.rs`);
 //! - the profiler's own allocations go straight to the real allocator (`#[global_allocator]` below) and are never
 //!   sampled: a per-thread `busy` flag marks code running on behalf of the profiler;
-//! - thread-local state is `const`-initialised and has no destructor (a plain TLS slot, valid during thread exit);
+//! - thread-local state is a plain, zero-initialised TLS block without destructor (valid during thread exit),
+//!   reached with the initial-exec model on x86-64 (no `__tls_get_addr` call);
 //! - no signal handlers are installed, so SIGUSR1/SIGUSR2 stay Node's.
 #![allow(clippy::missing_safety_doc)]
 
 mod dump;
+mod hooks;
 mod live;
 mod mem;
 mod real;
@@ -23,11 +28,15 @@ mod stacks;
 
 use core::cell::Cell;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
 use std::alloc::{GlobalAlloc, Layout};
 
-/// Sampling is on (constructor finished, not a fork child, not disabled by the environment).
-static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Sampling state: before the constructor ran (allocations are charged nothing and stay on the slow path, which
+/// forwards them), on, or off for good (disabled by the environment, failed set-up, or a fork child).
+static SAMPLING: AtomicU8 = AtomicU8::new(PRE_INIT);
+const PRE_INIT: u8 = 0;
+const ON: u8 = 1;
+const OFF: u8 = 2;
 /// Mean sampling interval in bytes (R).
 static INTERVAL: AtomicU64 = AtomicU64::new(512 * 1024);
 /// Optional fixed seed (0 = seed from time and thread id).
@@ -37,38 +46,80 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 /// The process that loaded the library (fork children differ).
 static OWNER_PID: AtomicI32 = AtomicI32::new(0);
 
-struct Tls {
-    /// Bytes left before the next sampled byte.
-    countdown: Cell<i64>,
+/// Per-thread state. `countdown` must stay the first field: the assembly fast paths read and write it at offset 0
+/// of the thread's TLS block.
+#[repr(C)]
+pub(crate) struct Tls {
+    /// Bytes left before the next sampled byte: an allocation of s bytes with s + 1 ≤ countdown is not sampled
+    /// and subtracts s + 1. 0 in a new thread (its first allocation seeds it on the slow path).
+    countdown: Cell<u64>,
     /// xorshift64* state; 0 = this thread has not been seeded yet.
     rng: Cell<u64>,
+    stack_hi: Cell<usize>,
+    stack_lo: Cell<usize>,
     /// Set while the profiler itself runs on this thread: allocations are forwarded, never sampled.
     busy: Cell<bool>,
     /// Stack bounds: 0 = unknown, 1 = known, 2 = unavailable (record only the first frame).
     stack_state: Cell<u8>,
-    stack_hi: Cell<usize>,
-    stack_lo: Cell<usize>,
 }
 
+/// Size of the TLS block reserved for [`Tls`] (see `hooks.rs`).
+#[cfg(target_arch = "x86_64")]
+const TLS_BLOCK: usize = 64;
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(core::mem::size_of::<Tls>() <= TLS_BLOCK && core::mem::offset_of!(Tls, countdown) == 0);
+
+/// This thread's state. On x86-64: the `leakscope_tls_block` TLS symbol (zero-initialised `.tbss`, defined in
+/// `hooks.rs`) reached with the initial-exec model, i.e. the thread pointer plus an offset fixed at load time:
+/// two loads, no call (a Rust `thread_local!` in a cdylib goes through `__tls_get_addr`). A library loaded by
+/// LD_PRELOAD is part of the initial TLS block, so this is valid from the first instruction of every thread to
+/// its last, destructors included.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn tls() -> &'static Tls {
+    let p: usize;
+    // SAFETY: fs:0 holds the thread pointer (x86-64 TLS ABI); the GOT entry holds the block's offset from it.
+    // The block is TLS_BLOCK bytes, zero-initialised, which is a valid Tls (all Cells of integers and a bool).
+    unsafe {
+        core::arch::asm!(
+            "mov {p}, qword ptr fs:[0]",
+            "add {p}, qword ptr [rip + leakscope_tls_block@GOTTPOFF]",
+            p = out(reg) p,
+            options(pure, nomem, nostack),
+        );
+        &*(p as *const Tls)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
 thread_local! {
     static TLS: Tls = const {
         Tls {
             countdown: Cell::new(0),
             rng: Cell::new(0),
-            busy: Cell::new(false),
-            stack_state: Cell::new(0),
             stack_hi: Cell::new(0),
             stack_lo: Cell::new(0),
+            busy: Cell::new(false),
+            stack_state: Cell::new(0),
         }
     };
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub(crate) fn tls() -> &'static Tls {
+    // SAFETY: a const-initialised thread_local without destructor lives as long as the thread; the reference is
+    // only used on this thread.
+    TLS.with(|t| unsafe { &*(t as *const Tls) })
 }
 
 /// Runs `f` with this thread's `busy` flag set (restoring the previous value). Used by every profiler code path
 /// that may allocate: init, dumps, the socket thread.
 pub(crate) fn with_busy<R>(f: impl FnOnce() -> R) -> R {
-    let prev = TLS.try_with(|t| t.busy.replace(true)).unwrap_or(true);
+    let t = tls();
+    let prev = t.busy.replace(true);
     let r = f();
-    let _ = TLS.try_with(|t| t.busy.set(prev));
+    t.busy.set(prev);
     r
 }
 
@@ -78,28 +129,20 @@ pub(crate) fn with_busy<R>(f: impl FnOnce() -> R) -> R {
 struct RealAllocator;
 
 // SAFETY: forwards to the C allocator with its alignment guarantees (16 bytes on x86-64 glibc), using memalign
-// for larger alignments; falls back to the bootstrap arena only before dlsym resolved (never freed).
+// for larger alignments; before dlsym resolved, the real-function slots serve from the bootstrap arena (never
+// freed: dealloc skips arena blocks).
 unsafe impl GlobalAlloc for RealAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if layout.align() <= 16 {
-            match real::malloc() {
-                Some(f) => f(layout.size()) as *mut u8,
-                None => real::arena_alloc(layout.size(), 16) as *mut u8,
-            }
+            real::MALLOC.get()(layout.size()) as *mut u8
         } else {
-            match real::memalign() {
-                Some(f) => f(layout.align(), layout.size()) as *mut u8,
-                None => real::arena_alloc(layout.size(), layout.align()) as *mut u8,
-            }
+            real::MEMALIGN.get()(layout.align(), layout.size()) as *mut u8
         }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        if real::in_arena(ptr as *const c_void) {
-            return;
-        }
-        if let Some(f) = real::free() {
-            f(ptr as *mut c_void)
+        if !real::in_arena(ptr as *const c_void) {
+            real::FREE.get()(ptr as *mut c_void)
         }
     }
 }
@@ -119,11 +162,11 @@ fn next_random(t: &Tls) -> u64 {
     x.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
-/// An exponential draw with mean R: `−ln(U)·R`, U uniform in (0, 1].
-fn draw(t: &Tls) -> i64 {
+/// An exponential draw with mean R: `−ln(U)·R`, U uniform in (0, 1]; at least 1.
+fn draw(t: &Tls) -> u64 {
     let u = ((next_random(t) >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
     let r = INTERVAL.load(Ordering::Relaxed) as f64;
-    (-u.ln() * r).min(i64::MAX as f64 / 2.0) as i64
+    ((-u.ln() * r).min((u64::MAX / 4) as f64) as u64).max(1)
 }
 
 fn seed(t: &Tls) {
@@ -146,53 +189,80 @@ fn seed(t: &Tls) {
     t.rng.set(z | 1);
 }
 
-/// Hot path, called after every successful allocation of `size` bytes at `p`.
+/// Charges an allocation of `size` bytes to this thread's countdown; true when it must be sampled. The inline
+/// part is the whole fast path (the assembly entry points in `hooks.rs` do the same before tail-jumping to the
+/// real function).
 #[inline(always)]
-fn account(p: *mut c_void, size: usize, ret: usize, fp: usize) {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return;
+pub(crate) fn charge(size: usize) -> bool {
+    let t = tls();
+    let need = (size as u64).wrapping_add(1);
+    let c = t.countdown.get();
+    if need <= c {
+        t.countdown.set(c - need);
+        false
+    } else {
+        charge_slow(t, need)
     }
-    let _ = TLS.try_with(|t| {
-        let c = t.countdown.get().wrapping_sub(size.min(i64::MAX as usize / 2) as i64 + 1);
-        if c >= 0 {
-            t.countdown.set(c);
-        } else {
-            sample_slow(t, p, size, c, ret, fp);
-        }
-    });
 }
 
+/// The countdown is exhausted (or this thread is new, or sampling is not on): decide, and draw a new countdown.
 #[cold]
 #[inline(never)]
-fn sample_slow(t: &Tls, p: *mut c_void, size: usize, c: i64, ret: usize, fp: usize) {
-    if t.busy.get() {
-        t.countdown.set(c);
-        return;
+fn charge_slow(t: &Tls, need: u64) -> bool {
+    match SAMPLING.load(Ordering::Acquire) {
+        ON => {}
+        // Before the constructor: stay on the slow path (countdown 0) until sampling starts.
+        PRE_INIT => return false,
+        // Off for good: never come back here.
+        _ => {
+            t.countdown.set(u64::MAX);
+            return false;
+        }
     }
-    t.busy.set(true);
+    if t.busy.get() {
+        // The profiler's own allocation: not sampled; the next allocation of the program is.
+        t.countdown.set(0);
+        return false;
+    }
     if t.rng.get() == 0 {
         // First allocation of this thread: start the stream here.
         seed(t);
-        let c = draw(t).saturating_add(c);
-        if c >= 0 {
-            t.countdown.set(c);
-            t.busy.set(false);
-            return;
+        let c = draw(t);
+        if need <= c {
+            t.countdown.set(c - need);
+            return false;
         }
     }
     // Memoryless: the distance from the end of this block to the next marked byte is a fresh draw.
     t.countdown.set(draw(t));
+    true
+}
+
+/// Records a sampled block `p` of `size` requested bytes (already allocated and tagged): its stack (from the
+/// allocating function's return address `ret` and its caller's frame pointer `fp`), its weight and the live entry.
+/// Returns whether it went into the live table.
+#[cold]
+#[inline(never)]
+pub(crate) fn record(p: usize, size: usize, ret: usize, fp: usize) -> bool {
+    let t = tls();
+    let prev = t.busy.replace(true);
     let r = INTERVAL.load(Ordering::Relaxed) as f64;
     let weight = 1.0 / (1.0 - (-((size as f64) + 1.0) / r).exp());
     let mut frames = [0usize; stacks::MAX_FRAMES];
     let n = walk(t, ret, fp, &mut frames);
-    if let Some(id) = stacks::intern(&frames[..n], weight, size as u64) {
-        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        live::insert(p as usize, size as u64, weight, id, seq);
-    } else {
-        live::DROPPED.fetch_add(1, Ordering::Relaxed);
-    }
-    t.busy.set(false);
+    let inserted = match stacks::intern(&frames[..n], weight, size as u64) {
+        Some(id) => {
+            let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+            live::insert(p, size as u64, weight, id, seq)
+        }
+        None => {
+            live::DROPPED.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    };
+    server::poll_inline();
+    t.busy.set(prev);
+    inserted
 }
 
 /// Frame-pointer walk from the caller of the malloc-family function: `ret` is its return address, `fp` the
@@ -253,241 +323,6 @@ fn stack_bounds(t: &Tls) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Implementations behind the exported symbols. `ret`/`fp` come from the trampolines below.
-
-unsafe extern "C" fn malloc_impl(size: usize, ret: usize, fp: usize) -> *mut c_void {
-    let p = match real::malloc() {
-        Some(f) => f(size),
-        None => return real::arena_alloc(size, 16),
-    };
-    if !p.is_null() {
-        account(p, size, ret, fp);
-    }
-    p
-}
-
-unsafe extern "C" fn calloc_impl(n: usize, size: usize, ret: usize, fp: usize) -> *mut c_void {
-    let p = match real::calloc() {
-        Some(f) => f(n, size),
-        None => {
-            return match n.checked_mul(size) {
-                Some(total) => real::arena_alloc(total, 16),
-                None => core::ptr::null_mut(),
-            }
-        }
-    };
-    if !p.is_null() {
-        account(p, n.saturating_mul(size), ret, fp);
-    }
-    p
-}
-
-unsafe fn realloc_common(old: *mut c_void, size: usize, ret: usize, fp: usize) -> *mut c_void {
-    if old.is_null() {
-        return malloc_impl(size, ret, fp);
-    }
-    if real::in_arena(old) {
-        // Move a bootstrap block into the real heap.
-        let new = malloc_impl(size, ret, fp);
-        if !new.is_null() {
-            core::ptr::copy_nonoverlapping(old as *const u8, new as *mut u8, real::arena_size(old).min(size));
-        }
-        return new;
-    }
-    let f = match real::realloc() {
-        Some(f) => f,
-        None => return core::ptr::null_mut(),
-    };
-    // realloc = free + malloc for the sampler; forget the old block before it can be reused.
-    if live::LIVE.load(Ordering::Relaxed) != 0 {
-        live::remove(old as usize);
-    }
-    let p = f(old, size);
-    if !p.is_null() && size != 0 {
-        account(p, size, ret, fp);
-    }
-    p
-}
-
-unsafe extern "C" fn realloc_impl(old: *mut c_void, size: usize, ret: usize, fp: usize) -> *mut c_void {
-    realloc_common(old, size, ret, fp)
-}
-
-unsafe extern "C" fn reallocarray_impl(old: *mut c_void, n: usize, size: usize, ret: usize, fp: usize) -> *mut c_void {
-    match n.checked_mul(size) {
-        Some(total) => realloc_common(old, total, ret, fp),
-        None => {
-            *libc::__errno_location() = libc::ENOMEM;
-            core::ptr::null_mut()
-        }
-    }
-}
-
-unsafe extern "C" fn posix_memalign_impl(
-    out: *mut *mut c_void,
-    align: usize,
-    size: usize,
-    ret: usize,
-    fp: usize,
-) -> i32 {
-    match real::posix_memalign() {
-        Some(f) => {
-            let rc = f(out, align, size);
-            if rc == 0 {
-                account(*out, size, ret, fp);
-            }
-            rc
-        }
-        None => {
-            if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<usize>()) {
-                return libc::EINVAL;
-            }
-            let p = real::arena_alloc(size, align);
-            if p.is_null() {
-                return libc::ENOMEM;
-            }
-            *out = p;
-            0
-        }
-    }
-}
-
-unsafe extern "C" fn aligned_alloc_impl(align: usize, size: usize, ret: usize, fp: usize) -> *mut c_void {
-    let p = match real::aligned_alloc() {
-        Some(f) => f(align, size),
-        None => return real::arena_alloc(size, align.next_power_of_two()),
-    };
-    if !p.is_null() {
-        account(p, size, ret, fp);
-    }
-    p
-}
-
-unsafe extern "C" fn memalign_impl(align: usize, size: usize, ret: usize, fp: usize) -> *mut c_void {
-    let p = match real::memalign() {
-        Some(f) => f(align, size),
-        None => return real::arena_alloc(size, align.next_power_of_two()),
-    };
-    if !p.is_null() {
-        account(p, size, ret, fp);
-    }
-    p
-}
-
-unsafe extern "C" fn valloc_impl(size: usize, ret: usize, fp: usize) -> *mut c_void {
-    let p = match real::valloc() {
-        Some(f) => f(size),
-        None => return real::arena_alloc(size, 4096),
-    };
-    if !p.is_null() {
-        account(p, size, ret, fp);
-    }
-    p
-}
-
-unsafe extern "C" fn pvalloc_impl(size: usize, ret: usize, fp: usize) -> *mut c_void {
-    let p = match real::pvalloc() {
-        Some(f) => f(size),
-        None => return real::arena_alloc((size + 4095) & !4095, 4096),
-    };
-    if !p.is_null() {
-        account(p, (size + 4095) & !4095, ret, fp);
-    }
-    p
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Exported symbols. On x86-64 the allocating entry points are naked trampolines: at entry, `[rsp]` is the return
-// address into the caller and `rbp` still holds the caller's frame pointer, which are passed as two extra
-// arguments (in the next free argument registers) to the Rust implementation, then tail-jumped to. This makes the
-// stack walk independent of how this crate itself is compiled (Rust omits frame pointers by default).
-
-#[cfg(target_arch = "x86_64")]
-macro_rules! trampoline {
-    ($name:ident, $imp:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty, $r1:literal, $r2:literal) => {
-        /// Interposed allocator entry point (see the module docs).
-        #[unsafe(naked)]
-        #[no_mangle]
-        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
-            core::arch::naked_asm!(
-                concat!("mov ", $r1, ", qword ptr [rsp]"),
-                concat!("mov ", $r2, ", rbp"),
-                "jmp {imp}",
-                imp = sym $imp,
-            )
-        }
-    };
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-macro_rules! trampoline {
-    ($name:ident, $imp:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty, $r1:literal, $r2:literal) => {
-        /// Interposed allocator entry point (no stack capture on this architecture).
-        #[no_mangle]
-        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
-            $imp($($arg,)* 0, 0)
-        }
-    };
-}
-
-trampoline!(malloc, malloc_impl, (size: usize) -> *mut c_void, "rsi", "rdx");
-trampoline!(valloc, valloc_impl, (size: usize) -> *mut c_void, "rsi", "rdx");
-trampoline!(pvalloc, pvalloc_impl, (size: usize) -> *mut c_void, "rsi", "rdx");
-trampoline!(calloc, calloc_impl, (n: usize, size: usize) -> *mut c_void, "rdx", "rcx");
-trampoline!(realloc, realloc_impl, (p: *mut c_void, size: usize) -> *mut c_void, "rdx", "rcx");
-trampoline!(aligned_alloc, aligned_alloc_impl, (align: usize, size: usize) -> *mut c_void, "rdx", "rcx");
-trampoline!(memalign, memalign_impl, (align: usize, size: usize) -> *mut c_void, "rdx", "rcx");
-trampoline!(reallocarray, reallocarray_impl, (p: *mut c_void, n: usize, size: usize) -> *mut c_void, "rcx", "r8");
-trampoline!(posix_memalign, posix_memalign_impl, (out: *mut *mut c_void, align: usize, size: usize) -> i32, "rcx", "r8");
-
-/// Interposed `free`: forgets a sampled pointer (lock-free lookup), then calls the real free. Preserves errno.
-#[no_mangle]
-pub unsafe extern "C" fn free(p: *mut c_void) {
-    if p.is_null() || real::in_arena(p) {
-        return;
-    }
-    if live::LIVE.load(Ordering::Relaxed) != 0 {
-        live::remove(p as usize);
-    }
-    if let Some(f) = real::free() {
-        f(p)
-    }
-}
-
-/// C23 `free_sized`: same as free.
-#[no_mangle]
-pub unsafe extern "C" fn free_sized(p: *mut c_void, _size: usize) {
-    free(p)
-}
-
-/// C23 `free_aligned_sized`: same as free.
-#[no_mangle]
-pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size: usize) {
-    free(p)
-}
-
-/// Old alias of free, still exported by glibc.
-#[no_mangle]
-pub unsafe extern "C" fn cfree(p: *mut c_void) {
-    free(p)
-}
-
-/// Interposed `malloc_usable_size`, aware of bootstrap blocks.
-#[no_mangle]
-pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
-    if p.is_null() {
-        return 0;
-    }
-    if real::in_arena(p) {
-        return real::arena_size(p);
-    }
-    match real::malloc_usable_size() {
-        Some(f) => f(p),
-        None => 0,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // Life cycle: constructor, fork, exit.
 
 #[used]
@@ -526,6 +361,7 @@ extern "C" fn leakscope_init() {
     with_busy(|| {
         real::resolve();
         if env(c"LEAKSCOPE_DISABLE").is_some_and(|v| v != b"0") {
+            SAMPLING.store(OFF, Ordering::Release);
             return;
         }
         if let Some(r) = env(c"LEAKSCOPE_INTERVAL").and_then(parse_size) {
@@ -534,8 +370,9 @@ extern "C" fn leakscope_init() {
         if let Some(s) = env(c"LEAKSCOPE_SEED").and_then(parse_size) {
             SEED.store(s, Ordering::Relaxed);
         }
-        let bits = env(c"LEAKSCOPE_TABLE_BITS").and_then(parse_size).map(|b| b.clamp(10, 28) as u32).unwrap_or(19);
+        let bits = env(c"LEAKSCOPE_TABLE_BITS").and_then(parse_size).map(|b| b.clamp(10, 28) as u32).unwrap_or(17);
         if !live::init(bits) || !stacks::init() {
+            SAMPLING.store(OFF, Ordering::Release);
             return;
         }
         // SAFETY: getpid has no preconditions.
@@ -549,7 +386,9 @@ extern "C" fn leakscope_init() {
             libc::pthread_atfork(None, None, Some(after_fork_child));
             libc::atexit(at_exit);
         }
-        ENABLED.store(true, Ordering::Release);
+        // Tags are written only once sampling is on, so the secret never changes under a tagged block.
+        hooks::init_secret();
+        SAMPLING.store(ON, Ordering::Release);
         if env(c"LEAKSCOPE_NO_SOCKET").is_none_or(|v| v == b"0") {
             server::start();
         }
@@ -577,7 +416,8 @@ fn strip_ld_preload() {
 /// In a fork child: stop sampling for good (locks may be held by threads that no longer exist). The inherited
 /// tables stay mapped, untouched; no dump is written at the child's exit.
 extern "C" fn after_fork_child() {
-    ENABLED.store(false, Ordering::Relaxed);
+    SAMPLING.store(OFF, Ordering::Release);
+    server::after_fork_child();
 }
 
 extern "C" fn at_exit() {

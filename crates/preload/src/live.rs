@@ -7,13 +7,11 @@
 //! - the payload (size, weight, stack, seq) is written while the key is BUSY and published by the Release store
 //!   of the address; readers load the key with Acquire and re-check it after reading the payload.
 //!
-//! In front of the table sits a counting filter small enough to stay in L1 cache (2^13 8-bit counters, 8 KiB,
-//! one counter per address bucket; a counter that reaches 255 sticks there and the bucket always goes to the table): `free` of a non-sampled pointer almost always finds its counter at zero and never
-//! touches the (large, cold) table. Counters are incremented before an insert is published and decremented after
-//! a successful removal, so a zero counter proves the pointer is not in the table. `free` never takes a lock.
-//! A full probe window drops the sample (counted in `DROPPED`).
+//! `free` does not consult this table for ordinary blocks: sampled blocks carry a tag in front of them (see
+//! `hooks.rs`), so only the frees of sampled blocks, and of page-aligned blocks while a page-aligned sample is live
+//! ([`PAGE_ALIGNED_LIVE`]), come here. A full probe window drops the sample (counted in `DROPPED`).
 
-use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 const EMPTY: usize = 0;
 const BUSY: usize = 1;
@@ -29,35 +27,14 @@ pub struct Slot {
     stack_seq: AtomicU64,
 }
 
-const FILTER_BITS: u32 = 13;
-const STUCK: u8 = u8::MAX;
-
-#[allow(clippy::declare_interior_mutable_const)]
-const ZERO: AtomicU8 = AtomicU8::new(0);
-static FILTER: [AtomicU8; 1 << FILTER_BITS] = [ZERO; 1 << FILTER_BITS];
-
-/// Increments a filter counter unless it is stuck at 255.
-fn filter_inc(f: &AtomicU8) {
-    let _ = f.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| if c == STUCK { None } else { Some(c + 1) });
-}
-
-/// Decrements a filter counter unless it is stuck at 255 (then it stays: always look in the table).
-fn filter_dec(f: &AtomicU8) {
-    let _ =
-        f.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| if c == STUCK || c == 0 { None } else { Some(c - 1) });
-}
-
-#[inline(always)]
-fn filter(addr: usize) -> &'static AtomicU8 {
-    let h = (addr >> 4).wrapping_mul(0xD6E8_FEB8_6659_FD93) >> (64 - FILTER_BITS);
-    &FILTER[h & ((1 << FILTER_BITS) - 1)]
-}
-
 static SLOTS: AtomicUsize = AtomicUsize::new(0);
 static MASK: AtomicUsize = AtomicUsize::new(0);
-/// Number of live samples; `free` skips the lookup while it is zero.
+/// Number of live samples.
 pub static LIVE: AtomicUsize = AtomicUsize::new(0);
 pub static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Live samples of page-aligned blocks (alignment ≥ 4096: they cannot carry a tag); while it is zero, `free` of a
+/// page-aligned pointer does not look here.
+pub static PAGE_ALIGNED_LIVE: AtomicUsize = AtomicUsize::new(0);
 
 /// Allocates the table with `1 << bits` slots. Called once from the constructor.
 pub fn init(bits: u32) -> bool {
@@ -91,8 +68,6 @@ pub fn insert(addr: usize, size: u64, weight: f64, stack: u32, seq: u64) -> bool
     }
     let mask = MASK.load(Ordering::Relaxed);
     let h = home(addr, mask);
-    let f = filter(addr);
-    filter_inc(f);
     for i in 0..MAX_PROBE {
         let s = slot(base, (h + i) & mask);
         let k = s.key.load(Ordering::Relaxed);
@@ -105,21 +80,16 @@ pub fn insert(addr: usize, size: u64, weight: f64, stack: u32, seq: u64) -> bool
             return true;
         }
     }
-    filter_dec(f);
     DROPPED.fetch_add(1, Ordering::Relaxed);
     false
 }
 
-/// Forgets `addr` if it was sampled. Must run before the real free (after it the address can be reused).
-#[inline(always)]
-pub fn remove(addr: usize) {
-    let f = filter(addr);
-    if f.load(Ordering::Acquire) == 0 {
-        return;
-    }
+/// Forgets `addr` if it is in the table; returns whether it was. Must run before the real free (after it the
+/// address can be reused).
+pub fn remove(addr: usize) -> bool {
     let base = SLOTS.load(Ordering::Acquire);
     if base == 0 {
-        return;
+        return false;
     }
     let mask = MASK.load(Ordering::Relaxed);
     let h = home(addr, mask);
@@ -127,16 +97,17 @@ pub fn remove(addr: usize) {
         let s = slot(base, (h + i) & mask);
         let k = s.key.load(Ordering::Acquire);
         if k == EMPTY {
-            return;
+            return false;
         }
         if k == addr {
-            if s.key.compare_exchange(addr, TOMB, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            let removed = s.key.compare_exchange(addr, TOMB, Ordering::AcqRel, Ordering::Relaxed).is_ok();
+            if removed {
                 LIVE.fetch_sub(1, Ordering::Relaxed);
-                filter_dec(f);
             }
-            return;
+            return removed;
         }
     }
+    false
 }
 
 /// One live sample as read by a dump.

@@ -1,10 +1,12 @@
 //! pprof `profile.proto` (google/pprof `proto/profile.proto`, package `perftools.profiles`): the message
 //! set written by hand for `prost` (no `protoc` needed), and the encoder from a [`StackProfile`].
 //!
-//! Mapping: every distinct [`Frame`] becomes one `Location` with one `Line`; functions are shared by frames
-//! with the same name, system name, file and start line. Frames without a mapping sit on one synthetic
-//! mapping with `has_functions` set, so pprof never tries to symbolize them. Sample stacks are written leaf
-//! first, as pprof expects. The file on disk is gzip-compressed.
+//! Mapping: every distinct [`Frame`] becomes one `Location` with one `Line` (location id = frame index + 1);
+//! a run of [`Frame::inlined`] frames and the frame they were inlined into becomes one more `Location` with
+//! one `Line` each, the caller last. Functions are shared by frames with the same name, system name, file and
+//! start line. Frames without a mapping sit on one synthetic mapping with `has_functions` set, so pprof never
+//! tries to symbolize them. Sample stacks are written leaf first, as pprof expects. The file on disk is
+//! gzip-compressed.
 
 use crate::error::Result;
 use crate::stacks::{Frame, StackProfile};
@@ -205,7 +207,7 @@ impl StackProfile {
                 has_functions: m.has_functions,
                 has_filenames: m.has_functions,
                 has_line_numbers: m.has_functions,
-                has_inline_frames: false,
+                has_inline_frames: m.has_functions,
             });
         }
         let synthetic = if self.frames.iter().any(|f| f.mapping.is_none()) {
@@ -224,8 +226,9 @@ impl StackProfile {
         };
 
         let mut functions: HashMap<(&str, &str, &str, i64), u64> = HashMap::new();
+        let mut lines = Vec::with_capacity(self.frames.len());
         for (i, frame) in self.frames.iter().enumerate() {
-            let Frame { function, system_name, file, start_line, line, column, address, mapping } = frame;
+            let Frame { function, system_name, file, start_line, line, column, address, mapping, .. } = frame;
             let system = if system_name.is_empty() { function.as_str() } else { system_name.as_str() };
             let key = (function.as_str(), system, file.as_str(), *start_line);
             let function_id = match functions.get(&key) {
@@ -247,17 +250,47 @@ impl StackProfile {
                 Some(m) if *m < self.mappings.len() => *m as u64 + 1,
                 _ => synthetic,
             };
+            let l = Line { function_id, line: if *line > 0 { *line } else { *start_line }, column: *column };
+            lines.push(l.clone());
             profile.location.push(Location {
                 id: i as u64 + 1,
                 mapping_id,
                 address: *address,
-                line: vec![Line { function_id, line: if *line > 0 { *line } else { *start_line }, column: *column }],
+                line: vec![l],
                 is_folded: false,
             });
         }
+        // Inlined runs: frames (leaf first) up to and including the one they were inlined into.
+        let mut inlined_runs: HashMap<Vec<usize>, u64> = HashMap::new();
         for sample in &self.samples {
+            let mut location_id = Vec::with_capacity(sample.stack.len());
+            let mut run: Vec<usize> = Vec::new();
+            for (k, &f) in sample.stack.iter().enumerate().rev() {
+                run.push(f);
+                if self.frames[f].inlined && k > 0 {
+                    continue;
+                }
+                if run.len() == 1 {
+                    location_id.push(f as u64 + 1);
+                } else {
+                    let next_id = profile.location.len() as u64 + 1;
+                    let id = *inlined_runs.entry(run.clone()).or_insert(next_id);
+                    if id == next_id {
+                        let outer = &profile.location[f];
+                        profile.location.push(Location {
+                            id,
+                            mapping_id: outer.mapping_id,
+                            address: outer.address,
+                            line: run.iter().map(|&g| lines[g].clone()).collect(),
+                            is_folded: false,
+                        });
+                    }
+                    location_id.push(id);
+                }
+                run.clear();
+            }
             profile.sample.push(Sample {
-                location_id: sample.stack.iter().rev().map(|&f| f as u64 + 1).collect(),
+                location_id,
                 value: sample.values.clone(),
                 label: sample
                     .labels
@@ -317,5 +350,40 @@ mod tests {
         assert_eq!(decoded.string_table[f.name as usize], "make");
         assert_eq!(f.start_line, 5);
         assert!(decoded.mapping[0].has_functions);
+    }
+
+    #[test]
+    fn inlined_frames_share_one_location() {
+        let mut p = StackProfile::new(vec![Vt::new("inuse_space", "bytes")]);
+        p.mappings.push(crate::stacks::Mapping { file: "/bin/app".into(), has_functions: true, ..Default::default() });
+        let native = |name: &str, inlined: bool| Frame {
+            function: name.into(),
+            file: "app.c".into(),
+            line: 3,
+            address: 0x1234,
+            mapping: Some(0),
+            inlined,
+            display: format!("{name} (app.c:3)"),
+            ..Frame::default()
+        };
+        let main = p.add_frame(Frame { address: 0x1000, ..native("main", false) });
+        let outer = p.add_frame(native("outer", false));
+        let inner = p.add_frame(native("inner", true));
+        p.add_sample(vec![main, outer, inner], vec![100]).unwrap();
+        p.add_sample(vec![main, outer], vec![1]).unwrap();
+        assert_eq!(p.folded(0)[0], "main (app.c:3);outer (app.c:3);inner (app.c:3) 100");
+        let decoded = Profile::decode(p.encode_pprof().as_slice()).unwrap();
+        // Locations 1..=3 are the frames; 4 is inner inlined into outer.
+        assert_eq!(decoded.sample[0].location_id, vec![4, 1]);
+        assert_eq!(decoded.sample[1].location_id, vec![2, 1]);
+        let loc = &decoded.location[3];
+        assert_eq!((loc.address, loc.mapping_id), (0x1234, 1));
+        let names: Vec<&str> = loc
+            .line
+            .iter()
+            .map(|l| decoded.string_table[decoded.function[l.function_id as usize - 1].name as usize].as_str())
+            .collect();
+        assert_eq!(names, ["inner", "outer"]);
+        assert!(decoded.mapping[0].has_inline_frames);
     }
 }

@@ -28,11 +28,20 @@ pub struct Frame {
     pub address: u64,
     /// Index into [`StackProfile::mappings`].
     pub mapping: Option<usize>,
+    /// Inlined into the frame that follows it towards the root (same address): pprof gets one `Location` with a
+    /// `Line` per inlined function, the caller last. Folded stacks and flame graphs show every frame.
+    pub inlined: bool,
+    /// Label in folded stacks and flame graphs; empty = `function file:line` (see [`Frame::label`]).
+    pub display: String,
 }
 
 impl Frame {
-    /// `function file:line` (1-based), the label used in folded stacks, flame graphs and reports.
+    /// The label used in folded stacks, flame graphs and reports: [`Frame::display`] if set, else
+    /// `function file:line` (1-based).
     pub fn label(&self) -> String {
+        if !self.display.is_empty() {
+            return self.display.clone();
+        }
         let line = if self.line > 0 { self.line } else { self.start_line };
         match (self.file.is_empty(), line > 0) {
             (true, _) => self.function.clone(),

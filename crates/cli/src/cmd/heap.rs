@@ -43,6 +43,9 @@ pub fn summary(args: &SummaryArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     if args.by_location {
         return super::inspect::summary_by_location(args, quiet);
     }
+    if args.allocated_by {
+        return super::inspect::summary_allocated_by(args, quiet);
+    }
     let filter = match &args.filter {
         Some(pattern) => Some(regex::Regex::new(pattern).map_err(|e| Exit {
             code: 2,

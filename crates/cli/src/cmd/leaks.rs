@@ -3,7 +3,7 @@
 use crate::cli::LeaksArgs;
 use crate::load;
 use crate::output::{human_bytes, Exit};
-use leakscope_heap::AnalysisOptions;
+use leakscope_heap::{Analysis, AnalysisOptions, HeapSnapshot};
 use leakscope_leaks::digest::SnapshotDigest;
 use leakscope_leaks::{find_leaks, LeakOptions, LeakReport};
 use std::path::PathBuf;
@@ -23,6 +23,33 @@ pub fn leaks(args: &LeaksArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         }
         .into());
     }
+    let options = LeakOptions { min_growth_bytes: args.min_growth, top: args.top, ..LeakOptions::default() };
+    let series = analyse_series(&files, args.force, &options, quiet)?;
+    let report = series.report;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report, &files);
+    }
+    Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The leak report of a series of snapshots, with the last snapshot and its analysis (for reports that show
+/// more of it).
+pub(crate) struct Series {
+    pub report: LeakReport,
+    pub snapshot: HeapSnapshot,
+    pub analysis: Analysis,
+}
+
+/// Reads a series of snapshots of one process (oldest first, two or more) and finds what leaks. Refuses
+/// snapshots of different processes unless `force`.
+pub(crate) fn analyse_series(
+    files: &[PathBuf],
+    force: bool,
+    options: &LeakOptions,
+    quiet: bool,
+) -> anyhow::Result<Series> {
     let (last_path, earlier_paths) = files.split_last().expect("two or more");
     // The earlier snapshots are reduced to digests on one thread while the last is analysed on another.
     let (digests, last) = std::thread::scope(|scope| {
@@ -40,7 +67,7 @@ pub fn leaks(args: &LeaksArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let last_digest = SnapshotDigest::new(&snapshot);
     for (path, digest) in earlier_paths.iter().zip(&digests) {
         let score = digest.same_process_score(&last_digest);
-        if score < 0.9 && !args.force {
+        if score < 0.9 && !force {
             return Err(Exit {
                 code: 2,
                 message: format!(
@@ -55,17 +82,11 @@ pub fn leaks(args: &LeaksArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             .into());
         }
     }
-    let options = LeakOptions { min_growth_bytes: args.min_growth, top: args.top, ..LeakOptions::default() };
-    let report = find_leaks(&snapshot, &analysis, &digests, &options);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report, &files);
-    }
-    Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let report = find_leaks(&snapshot, &analysis, &digests, options);
+    Ok(Series { report, snapshot, analysis })
 }
 
-fn print_report(report: &LeakReport, files: &[PathBuf]) {
+pub(crate) fn print_report(report: &LeakReport, files: &[PathBuf]) {
     let rounds = report.snapshots - 1;
     if report.findings.is_empty() {
         println!(
@@ -132,7 +153,7 @@ fn print_report(report: &LeakReport, files: &[PathBuf]) {
         }
         println!();
     }
-    let last = files.last().map(|p| p.display().to_string()).unwrap_or_default();
+    let Some(last) = files.last().map(|p| p.display().to_string()) else { return };
     if let Some(f) = report.findings.first() {
         println!("Next: leakscope retainers {last} @{}   (who holds the container, all paths)", f.container.id);
     }

@@ -2,6 +2,7 @@
 //! 0 ok / nothing found, 1 findings, 2 usage or input error, 3 target process problem.
 
 mod heap;
+pub mod hunt;
 mod inspect;
 mod leaks;
 pub mod live;
@@ -31,5 +32,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Profile(args) => sampling::profile(&args, quiet),
         Command::Sample(args) => sampling::sample(&args, quiet),
         Command::Timeline(args) => sampling::timeline(&args, quiet),
+        Command::Hunt(args) => hunt::hunt(&args, quiet),
+        Command::Report(args) => hunt::report(&args, quiet),
+        Command::Demo(args) => hunt::demo(&args, quiet),
     }
 }

@@ -7,14 +7,11 @@
 use super::bits::BitVec;
 use crate::snapshot::NodeIndex;
 
-/// The flow graph: forward edges as CSR with a per-edge "counts for retention" bit, and the reverse CSR of
-/// the counting edges only.
+/// The flow graph: forward edges as CSR with a per-edge "counts for retention" bit.
 pub struct FlowGraph<'a> {
     pub first_edge: &'a [u32],
     pub edge_to: &'a [NodeIndex],
     pub essential: &'a BitVec,
-    pub pred_first: &'a [u32],
-    pub preds: &'a [NodeIndex],
 }
 
 impl FlowGraph<'_> {
@@ -32,145 +29,220 @@ pub struct Dominators {
     pub unreachable: u32,
 }
 
+/// Per DFS number: semidominator, label and forest ancestor (all DFS numbers), kept together because `eval`
+/// reads all three along a path.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    semi: u32,
+    label: u32,
+    ancestor: u32,
+}
+
+/// Lengauer–Tarjan in DFS-number space: after the DFS every array is indexed by DFS number (1-based; 0 means
+/// "none"), and the retainers are listed by number too, so the main loop walks its arrays in order. The steps
+/// and tie-breaks are those of the textbook algorithm on vertex ids, which DevTools runs; only the indexing
+/// differs.
 pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
     let n = graph.node_count();
-    // 1-based vertex numbers; 0 means "none".
+    let essential = graph.essential;
+    // Nodes with at least one essential retainer; the others are explored from the root (DevTools' orphans).
+    let mut has_retainer = BitVec::new(n);
+    for (edge, &to) in graph.edge_to.iter().enumerate() {
+        if essential.get(edge) {
+            has_retainer.set(to as usize);
+        }
+    }
+
+    // DFS numbering over essential edges, iterative; `cursor[k]` is the next edge of the node numbered k.
     let len = n + 1;
-    let mut parent = vec![0u32; len];
-    let mut ancestor = vec![0u32; len];
+    let mut num = vec![0u32; n];
     let mut vertex = vec![0u32; len];
-    let mut label = vec![0u32; len];
-    let mut semi = vec![0u32; len];
+    let mut parent = vec![0u32; len];
     let mut cursor = vec![0u32; len];
     let mut count = 0u32;
-
-    // Iterative DFS over essential edges; `cursor[v]` is the next edge of v to look at.
-    let mut dfs = |start: u32,
-                   parent: &mut Vec<u32>,
-                   semi: &mut Vec<u32>,
-                   vertex: &mut Vec<u32>,
-                   label: &mut Vec<u32>,
-                   count: &mut u32| {
-        cursor[start as usize] = graph.first_edge[start as usize - 1];
-        let mut v = start;
-        while v != 0 {
-            if semi[v as usize] == 0 {
-                *count += 1;
-                semi[v as usize] = *count;
-                vertex[*count as usize] = v;
-                label[v as usize] = v;
-            }
-            let mut next = parent[v as usize];
-            let end = graph.first_edge[v as usize];
-            while cursor[v as usize] < end {
-                let edge = cursor[v as usize];
-                cursor[v as usize] += 1;
-                if !graph.essential.get(edge as usize) {
+    let dfs = |start: NodeIndex,
+               start_parent: u32,
+               count: &mut u32,
+               num: &mut [u32],
+               vertex: &mut [u32],
+               parent: &mut [u32],
+               cursor: &mut [u32]| {
+        *count += 1;
+        num[start as usize] = *count;
+        vertex[*count as usize] = start;
+        parent[*count as usize] = start_parent;
+        cursor[*count as usize] = graph.first_edge[start as usize];
+        let mut k = *count;
+        while k != start_parent {
+            let end = graph.first_edge[vertex[k as usize] as usize + 1];
+            let mut next = parent[k as usize];
+            let mut edge = cursor[k as usize];
+            while edge < end {
+                let e = edge as usize;
+                edge += 1;
+                if !essential.get(e) {
                     continue;
                 }
-                let w = graph.edge_to[edge as usize] + 1;
-                if semi[w as usize] == 0 {
-                    parent[w as usize] = v;
-                    cursor[w as usize] = graph.first_edge[w as usize - 1];
-                    next = w;
+                let w = graph.edge_to[e];
+                if num[w as usize] == 0 {
+                    *count += 1;
+                    num[w as usize] = *count;
+                    vertex[*count as usize] = w;
+                    parent[*count as usize] = k;
+                    cursor[*count as usize] = graph.first_edge[w as usize];
+                    next = *count;
                     break;
                 }
             }
-            v = next;
+            cursor[k as usize] = edge;
+            k = next;
         }
     };
-
-    let r = root + 1;
-    dfs(r, &mut parent, &mut semi, &mut vertex, &mut label, &mut count);
+    dfs(root, 0, &mut count, &mut num, &mut vertex, &mut parent, &mut cursor);
     let reached = count;
+    // The root is number 1.
     if (count as usize) < n {
-        for v in 1..=n as u32 {
-            let ordinal = v as usize - 1;
-            let orphan = graph.pred_first[ordinal] == graph.pred_first[ordinal + 1];
-            if semi[v as usize] == 0 && orphan {
-                parent[v as usize] = r;
-                dfs(v, &mut parent, &mut semi, &mut vertex, &mut label, &mut count);
+        for v in 0..n as NodeIndex {
+            if num[v as usize] == 0 && !has_retainer.get(v as usize) {
+                dfs(v, 1, &mut count, &mut num, &mut vertex, &mut parent, &mut cursor);
             }
         }
     }
     if (count as usize) < n {
-        for v in 1..=n as u32 {
-            if semi[v as usize] == 0 {
-                parent[v as usize] = r;
+        for v in 0..n as NodeIndex {
+            if num[v as usize] == 0 {
                 count += 1;
-                semi[v as usize] = count;
+                num[v as usize] = count;
                 vertex[count as usize] = v;
-                label[v as usize] = v;
+                parent[count as usize] = 1;
             }
         }
     }
     drop(cursor);
+    drop(has_retainer);
+    let count = count as usize;
 
+    // Essential retainers by DFS number, as CSR: `preds[pred_first[k]..pred_first[k + 1]]`, in file order of
+    // the retaining node (as DevTools lists them).
+    let mut pred_first = vec![0u32; count + 2];
+    for (edge, &to) in graph.edge_to.iter().enumerate() {
+        if essential.get(edge) {
+            pred_first[num[to as usize] as usize + 1] += 1;
+        }
+    }
+    for k in 0..=count {
+        pred_first[k + 1] += pred_first[k];
+    }
+    let mut preds = vec![0u32; pred_first[count + 1] as usize];
+    for from in 0..n {
+        let from_number = num[from];
+        for e in graph.first_edge[from]..graph.first_edge[from + 1] {
+            if essential.get(e as usize) {
+                let k = num[graph.edge_to[e as usize] as usize] as usize;
+                preds[pred_first[k] as usize] = from_number;
+                pred_first[k] += 1;
+            }
+        }
+    }
+    // `pred_first[k]` now ends list k: shift back to starts.
+    for k in (1..=count + 1).rev() {
+        pred_first[k] = pred_first[k - 1];
+    }
+    pred_first[0] = 0;
+    drop(num);
+
+    let mut slots: Vec<Slot> = (0..len as u32).map(|k| Slot { semi: k, label: k, ancestor: 0 }).collect();
     let mut compress_stack: Vec<u32> = Vec::new();
-    let mut eval = |v: u32, ancestor: &mut Vec<u32>, label: &mut Vec<u32>, semi: &Vec<u32>| -> u32 {
-        if ancestor[v as usize] == 0 {
+    let mut eval = |v: u32, slots: &mut [Slot]| -> u32 {
+        if slots[v as usize].ancestor == 0 {
             return v;
         }
         // Path compression, iteratively: walk up to the last node below the forest root, then fold back.
         let mut u = v;
-        while ancestor[ancestor[u as usize] as usize] != 0 {
+        while slots[slots[u as usize].ancestor as usize].ancestor != 0 {
             compress_stack.push(u);
-            u = ancestor[u as usize];
+            u = slots[u as usize].ancestor;
         }
         while let Some(w) = compress_stack.pop() {
-            let a = ancestor[w as usize];
-            if semi[label[a as usize] as usize] < semi[label[w as usize] as usize] {
-                label[w as usize] = label[a as usize];
+            let a = slots[w as usize].ancestor;
+            let (a_label, a_ancestor) = (slots[a as usize].label, slots[a as usize].ancestor);
+            if slots[a_label as usize].semi < slots[slots[w as usize].label as usize].semi {
+                slots[w as usize].label = a_label;
             }
-            ancestor[w as usize] = ancestor[a as usize];
+            slots[w as usize].ancestor = a_ancestor;
         }
-        label[v as usize]
+        slots[v as usize].label
     };
 
-    let mut dom = vec![0u32; len];
-    // Buckets as singly linked lists: each vertex is put in exactly one bucket, once.
+    // Buckets as singly linked lists: each vertex is put in exactly one bucket, once. Once a vertex's bucket
+    // has been processed its link is no longer needed, and its slot holds its dominator instead.
     let mut bucket_head = vec![0u32; len];
-    let mut bucket_next = vec![0u32; len];
-    for i in (2..=count).rev() {
-        let w = vertex[i as usize];
-        let ordinal = w as usize - 1;
-        let (from, to) = (graph.pred_first[ordinal], graph.pred_first[ordinal + 1]);
+    let mut link_or_dom = vec![0u32; len];
+    for w in (2..=count).rev() {
+        let (from, to) = (pred_first[w] as usize, pred_first[w + 1] as usize);
         if from == to {
             // No essential retainers: the root is its only predecessor.
-            semi[w as usize] = semi[r as usize];
+            slots[w].semi = slots[1].semi;
         }
-        for &pred in &graph.preds[from as usize..to as usize] {
-            let u = eval(pred + 1, &mut ancestor, &mut label, &semi);
-            if semi[u as usize] < semi[w as usize] {
-                semi[w as usize] = semi[u as usize];
-            }
+        let mut semi = slots[w].semi;
+        for &pred in &preds[from..to] {
+            // A retainer numbered below w is not processed yet: it is not in the forest (eval returns it) and
+            // its semidominator is still its own number. Only the others need a lookup.
+            let candidate = if (pred as usize) < w {
+                pred
+            } else {
+                let u = eval(pred, &mut slots);
+                slots[u as usize].semi
+            };
+            semi = semi.min(candidate);
         }
-        let s = vertex[semi[w as usize] as usize];
-        bucket_next[w as usize] = bucket_head[s as usize];
-        bucket_head[s as usize] = w;
-        let p = parent[w as usize];
-        ancestor[w as usize] = p;
+        slots[w].semi = semi;
+        let s = slots[w].semi as usize;
+        link_or_dom[w] = bucket_head[s];
+        bucket_head[s] = w as u32;
+        let p = parent[w];
+        slots[w].ancestor = p;
         let mut v = std::mem::take(&mut bucket_head[p as usize]);
         while v != 0 {
-            let u = eval(v, &mut ancestor, &mut label, &semi);
-            dom[v as usize] = if semi[u as usize] < semi[v as usize] { u } else { p };
-            v = bucket_next[v as usize];
+            let u = eval(v, &mut slots);
+            let next = link_or_dom[v as usize];
+            link_or_dom[v as usize] = if slots[u as usize].semi < slots[v as usize].semi { u } else { p };
+            v = next;
         }
     }
-    // Like DevTools, index 0 ("no dominator found") maps to the root, so nodes whose semidominator's bucket was
-    // never processed (members of unreachable cliques) end up under the root.
-    dom[0] = r;
-    dom[r as usize] = r;
-    for i in 2..=count {
-        let w = vertex[i as usize];
-        if dom[w as usize] != vertex[semi[w as usize] as usize] {
-            dom[w as usize] = dom[dom[w as usize] as usize];
+    drop(preds);
+    drop(pred_first);
+    // Vertices left in buckets that were never processed (members of unreachable cliques) have no dominator
+    // found yet: 0, which like DevTools' index 0 maps to the root below.
+    for &head in &bucket_head[1..] {
+        let mut v = head;
+        while v != 0 {
+            let next = link_or_dom[v as usize];
+            link_or_dom[v as usize] = 0;
+            v = next;
         }
     }
+    drop(bucket_head);
+    let dom = &mut link_or_dom;
+    dom[0] = 1;
+    dom[1] = 1;
+    for w in 2..=count {
+        if dom[w] != slots[w].semi {
+            dom[w] = dom[dom[w] as usize];
+        }
+    }
+    drop(slots);
+    drop(parent);
 
-    let idom = (0..n).map(|ordinal| dom[ordinal + 1].saturating_sub(1)).collect();
-    let preorder = vertex[1..=count as usize].iter().map(|&v| v - 1).collect();
-    Dominators { idom, preorder, unreachable: n as u32 - reached }
+    let mut idom = vec![0 as NodeIndex; n];
+    for k in 1..=count {
+        idom[vertex[k] as usize] = vertex[dom[k] as usize];
+    }
+    drop(link_or_dom);
+    // Preorder (0-based ordinals) in place.
+    vertex.copy_within(1..=count, 0);
+    vertex.truncate(count);
+    Dominators { idom, preorder: vertex, unreachable: n as u32 - reached }
 }
 
 /// Retained size: own size plus everything dominated, summed up the tree in reverse preorder.

@@ -1,4 +1,4 @@
-//! Which edges count for retention (DevTools' `computeIsEssentialEdge`), and the reverse index of those edges.
+//! Which edges count for retention (DevTools' `computeIsEssentialEdge`).
 
 use super::bits::BitVec;
 use super::weakmap::WeakMapNames;
@@ -41,35 +41,4 @@ pub fn essential_edges(snapshot: &HeapSnapshot, page_owned: &BitVec, weakmaps: &
         }
     }
     bits
-}
-
-/// Predecessors through essential edges, as CSR: `preds[first[v]..first[v + 1]]` are the retainers of `v`.
-pub struct EssentialRetainers {
-    pub first: Vec<u32>,
-    pub preds: Vec<NodeIndex>,
-}
-
-pub fn essential_retainers(snapshot: &HeapSnapshot, essential: &BitVec) -> EssentialRetainers {
-    let n = snapshot.node_count();
-    let mut first = vec![0u32; n + 1];
-    for (edge, &target) in snapshot.edge_to.iter().enumerate() {
-        if essential.get(edge) {
-            first[target as usize + 1] += 1;
-        }
-    }
-    for i in 0..n {
-        first[i + 1] += first[i];
-    }
-    let mut fill = first.clone();
-    let mut preds = vec![0 as NodeIndex; first[n] as usize];
-    for node in 0..n as NodeIndex {
-        for edge in snapshot.edges(node) {
-            if essential.get(edge as usize) {
-                let target = snapshot.edge_target(edge) as usize;
-                preds[fill[target] as usize] = node;
-                fill[target] += 1;
-            }
-        }
-    }
-    EssentialRetainers { first, preds }
 }

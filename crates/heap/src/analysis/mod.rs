@@ -64,14 +64,8 @@ impl Analysis {
 
         let dominator_pass = || {
             let essential = essential::essential_edges(snapshot, &page_owned, &weakmaps);
-            let retainers = essential::essential_retainers(snapshot, &essential);
-            let graph = FlowGraph {
-                first_edge: &snapshot.first_edge,
-                edge_to: &snapshot.edge_to,
-                essential: &essential,
-                pred_first: &retainers.first,
-                preds: &retainers.preds,
-            };
+            let graph =
+                FlowGraph { first_edge: &snapshot.first_edge, edge_to: &snapshot.edge_to, essential: &essential };
             dominators::lengauer_tarjan(&graph, root)
         };
         let other_passes = || {

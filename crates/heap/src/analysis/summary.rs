@@ -56,6 +56,8 @@ pub fn aggregate(
     tree: &DominatorTree,
 ) -> Vec<ClassAggregate> {
     let n = snapshot.node_count();
+    // Plain class keys are looked up by class id in a table; only located keys need the map.
+    let mut class_row = vec![u32::MAX; names.class_count_upper_bound()];
     let mut index: HashMap<ClassKey, u32> = HashMap::new();
     let mut rows: Vec<ClassAggregate> = Vec::new();
     let mut row_of = vec![u32::MAX; n];
@@ -76,7 +78,7 @@ pub fn aggregate(
             }
             _ => ClassKey::Class(class),
         };
-        let row = *index.entry(key).or_insert_with(|| {
+        let new_row = |rows: &mut Vec<ClassAggregate>| {
             rows.push(ClassAggregate {
                 key,
                 class,
@@ -87,7 +89,19 @@ pub fn aggregate(
                 members: Vec::new(),
             });
             (rows.len() - 1) as u32
-        });
+        };
+        let row = match key {
+            ClassKey::Class(class) => match class_row.get(class as usize) {
+                Some(&row) if row != u32::MAX => row,
+                Some(_) => {
+                    let row = new_row(&mut rows);
+                    class_row[class as usize] = row;
+                    row
+                }
+                None => *index.entry(key).or_insert_with(|| new_row(&mut rows)),
+            },
+            ClassKey::Located(..) => *index.entry(key).or_insert_with(|| new_row(&mut rows)),
+        };
         let aggregate = &mut rows[row as usize];
         aggregate.count += 1;
         aggregate.shallow += size;

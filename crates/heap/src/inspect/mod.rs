@@ -12,7 +12,10 @@
 //! - [`diff`]: the Comparison view (per class key: new, deleted, sizes), matched by node id.
 //! - [`dupstrings`]: strings stored many times with the same content.
 //! - [`locations`]: Summary rows split by creation site (`summary --by-location`).
+//! - [`allocation`]: allocation stacks and "allocated by" groups, from snapshots taken while tracking
+//!   allocations (`leakscope timeline`).
 
+pub mod allocation;
 pub mod diff;
 pub mod dupstrings;
 pub mod find;

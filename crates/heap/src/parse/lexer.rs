@@ -4,7 +4,11 @@
 use crate::error::{Location, ParseError};
 use std::io::Read;
 
-const BUFFER_SIZE: usize = 1 << 20;
+const BUFFER_SIZE: usize = 4 << 20;
+/// Number arrays go through the word-at-a-time scanner once this many bytes are buffered...
+const FAST_MIN: usize = 4 << 10;
+/// ...and are split between two threads once this many are.
+const PARALLEL_MIN: usize = 512 << 10;
 
 pub(crate) struct Lexer<R> {
     reader: R,
@@ -16,11 +20,29 @@ pub(crate) struct Lexer<R> {
     eof: bool,
     pub(crate) section: Option<&'static str>,
     pub(crate) index: Option<u64>,
+    /// Thresholds for the fast number scanner (see `uint_array_batched`); `usize::MAX` turns it off.
+    fast_min: usize,
+    parallel_min: usize,
 }
 
 impl<R: Read> Lexer<R> {
     pub(crate) fn new(reader: R) -> Self {
-        Lexer { reader, buf: vec![0; BUFFER_SIZE], pos: 0, end: 0, base: 0, eof: false, section: None, index: None }
+        Self::with_sizes(reader, BUFFER_SIZE, FAST_MIN, PARALLEL_MIN)
+    }
+
+    pub(crate) fn with_sizes(reader: R, buffer: usize, fast_min: usize, parallel_min: usize) -> Self {
+        Lexer {
+            reader,
+            buf: vec![0; buffer],
+            pos: 0,
+            end: 0,
+            base: 0,
+            eof: false,
+            section: None,
+            index: None,
+            fast_min,
+            parallel_min,
+        }
     }
 
     pub(crate) fn offset(&self) -> u64 {
@@ -141,10 +163,58 @@ impl<R: Read> Lexer<R> {
         let mut count: u64 = 0;
         let mut batch: Vec<u64> = Vec::with_capacity(FLUSH + 8192);
         let mut after_value = false;
+        let mut pieces: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
         loop {
             if !self.eof && self.end - self.pos <= MARGIN {
                 self.refill()?;
                 continue;
+            }
+            // Fast path: the buffered text up to its last comma is scanned a word at a time, in two halves on two
+            // threads when there is enough of it. A piece stops at anything but numbers, commas and whitespace
+            // (the closing ']', an error); everything from there on goes through the exact loop below, so values,
+            // indices and error offsets are the same either way.
+            if !self.eof && self.end - self.pos >= self.fast_min.saturating_add(MARGIN) {
+                let limit = self.end - MARGIN;
+                if let Some(last) = memchr::memrchr(b',', &self.buf[self.pos..limit]).filter(|&c| c > 0) {
+                    if !batch.is_empty() {
+                        self.flush_numbers(&mut sink, &batch, count)?;
+                        count += batch.len() as u64;
+                        batch.clear();
+                    }
+                    let (start, stop) = (self.pos, self.pos + last);
+                    let middle = if last >= self.parallel_min {
+                        memchr::memrchr(b',', &self.buf[start..start + last / 2]).filter(|&c| c > 0).map(|c| start + c)
+                    } else {
+                        None
+                    };
+                    let buf = &self.buf[..self.end];
+                    let [first, second] = &mut pieces;
+                    first.clear();
+                    second.clear();
+                    let (a, b) = match middle {
+                        Some(middle) => std::thread::scope(|scope| {
+                            let helper = scope.spawn(|| scan_piece(buf, middle, stop, true, second));
+                            let a = scan_piece(buf, start, middle, after_value, first);
+                            let b = helper.join().expect("number scanner thread panicked");
+                            ((a, middle), Some((b, stop)))
+                        }),
+                        None => ((scan_piece(buf, start, stop, after_value, first), stop), None),
+                    };
+                    let ((a_at, a_after), a_end) = a;
+                    self.pos = a_at;
+                    after_value = a_after;
+                    self.flush_numbers(&mut sink, &pieces[0], count)?;
+                    count += pieces[0].len() as u64;
+                    if let (true, true, Some(((b_at, b_after), _))) = (a_at == a_end, a_after, b) {
+                        self.pos = b_at;
+                        after_value = b_after;
+                        self.flush_numbers(&mut sink, &pieces[1], count)?;
+                        count += pieces[1].len() as u64;
+                    }
+                    if self.pos == stop {
+                        continue;
+                    }
+                }
             }
             let end = self.end;
             let limit = if self.eof { end } else { end - MARGIN };
@@ -222,13 +292,7 @@ impl<R: Read> Lexer<R> {
                 return Err(self.syntax(message));
             }
             if closed || batch.len() >= FLUSH {
-                if let Err((at, message)) = sink(&batch) {
-                    self.index = Some(count + at as u64);
-                    return Err(ParseError::Syntax {
-                        location: Location { offset: self.offset(), section: self.section, index: self.index },
-                        message: format!("{message} (byte offset approximate)"),
-                    });
-                }
+                self.flush_numbers(&mut sink, &batch, count)?;
                 count += batch.len() as u64;
                 batch.clear();
             }
@@ -241,6 +305,25 @@ impl<R: Read> Lexer<R> {
                 return Err(self.truncated("inside an array of numbers"));
             }
         }
+    }
+
+    /// Hands `values` (array indices from `count` on) to the sink; its error names the array index.
+    fn flush_numbers(
+        &mut self,
+        sink: &mut impl FnMut(&[u64]) -> Result<(), (usize, String)>,
+        values: &[u64],
+        count: u64,
+    ) -> Result<(), ParseError> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        sink(values).map_err(|(at, message)| {
+            self.index = Some(count + at as u64);
+            ParseError::Syntax {
+                location: Location { offset: self.offset(), section: self.section, index: self.index },
+                message: format!("{message} (byte offset approximate)"),
+            }
+        })
     }
 
     /// Reads a JSON string, appending its decoded UTF-8 bytes to `out`. Lone surrogates become U+FFFD;
@@ -440,6 +523,91 @@ impl<R: Read> Lexer<R> {
     }
 }
 
+/// Scans unsigned integers, commas and whitespace in `buf[from..to]` into `out`, eight bytes at a time, starting
+/// after a value or not (`after_value`). Stops at the first byte it does not handle the way the exact scanner in
+/// `uint_array_batched` would — anything else, a number with a fraction or exponent, more than 19 digits — and
+/// returns that position (a token boundary; `to` when it got through) and whether a value came last.
+/// `buf` must hold at least 24 bytes past `to`.
+fn scan_piece(buf: &[u8], from: usize, to: usize, mut after_value: bool, out: &mut Vec<u64>) -> (usize, bool) {
+    out.reserve((to - from) / 3);
+    let mut i = from;
+    while i < to {
+        let b = buf[i];
+        if after_value {
+            match b {
+                b',' => after_value = false,
+                b' ' | b'\n' | b'\r' | b'\t' => {}
+                _ => break,
+            }
+            i += 1;
+            continue;
+        }
+        if is_space(b) {
+            i += 1;
+            continue;
+        }
+        let word = u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
+        let digits = digit_run(word);
+        if digits == 0 {
+            break;
+        }
+        let (mut value, mut end) = (eight_digits(word, digits), i + digits);
+        if digits == 8 {
+            loop {
+                let d = buf[end].wrapping_sub(b'0');
+                if d >= 10 {
+                    break;
+                }
+                value = value.wrapping_mul(10).wrapping_add(d as u64);
+                end += 1;
+                if end - i > 19 {
+                    break;
+                }
+            }
+            if end - i > 19 {
+                // "number too large": left to the exact scanner.
+                break;
+            }
+        }
+        if matches!(buf[end], b'.' | b'e' | b'E') {
+            break;
+        }
+        out.push(value);
+        // The usual separator is taken right away.
+        if buf[end] == b',' && end + 1 < to {
+            i = end + 1;
+        } else {
+            i = end;
+            after_value = true;
+        }
+    }
+    (i, after_value)
+}
+
+/// How many of the eight bytes of `word` (first byte lowest) are ASCII digits before the first other byte.
+#[inline(always)]
+fn digit_run(word: u64) -> usize {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    // A byte is a digit when its high nibble is 3, and still is after adding 6 (0x3a..0x3f are not digits).
+    // Adding 6 can carry out of a byte only from a non-digit, so the bytes up to the first non-digit are exact.
+    let x = ((word & HIGH) ^ THREES) | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREES);
+    let nonzero = ((x & 0x7F7F_7F7F_7F7F_7F7F).wrapping_add(0x7F7F_7F7F_7F7F_7F7F) | x) & 0x8080_8080_8080_8080;
+    (nonzero.trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `digits` (1..=8) bytes of `word`, all ASCII digits (first byte lowest).
+#[inline(always)]
+fn eight_digits(word: u64, digits: usize) -> u64 {
+    // Subtracting '0' borrows only out of non-digits, which lie above the digits; shifting them out leaves the
+    // digits in the top bytes and leading zeros below. Then pairs, quads and the eight are combined in place.
+    let v = word.wrapping_sub(0x3030_3030_3030_3030) << (8 * (8 - digits));
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let low = (v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
+    let high = ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
+    low.wrapping_add(high) >> 32
+}
+
 #[inline(always)]
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t')
@@ -493,6 +661,138 @@ mod tests {
         assert!(matches!(err, ParseError::Truncated { .. }), "{err}");
         let err = lexer("[1,]").uint_array(|_| Ok(())).unwrap_err();
         assert!(err.to_string().contains("after ','"), "{err}");
+    }
+
+    #[test]
+    fn word_scanner_reads_digit_runs() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            seed = xorshift(seed);
+            let digits = (seed % 9) as usize;
+            let number = (seed >> 8) % 10u64.pow(digits as u32);
+            let mut bytes = format!("{number:0digits$}").into_bytes();
+            bytes.truncate(digits);
+            while bytes.len() < 8 {
+                bytes.push((seed >> (bytes.len() * 7)) as u8);
+            }
+            let word = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+            let expected = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+            assert_eq!(digit_run(word), expected, "{bytes:?}");
+            if expected > 0 {
+                let text = std::str::from_utf8(&bytes[..expected]).unwrap();
+                assert_eq!(eight_digits(word, expected), text.parse::<u64>().unwrap(), "{bytes:?}");
+            }
+        }
+    }
+
+    fn xorshift(mut x: u64) -> u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+
+    /// Hands out its input in pieces of varying size.
+    struct Choppy {
+        data: Vec<u8>,
+        at: usize,
+        seed: u64,
+    }
+
+    impl Read for Choppy {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.seed = xorshift(self.seed);
+            let n = (1 + (self.seed % 700) as usize).min(buf.len()).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    type Outcome = Result<(Vec<u64>, u64), (String, Option<u64>, Option<u64>)>;
+
+    fn scan_with(text: &[u8], seed: u64, fast: bool, fail_at: Option<u64>) -> Outcome {
+        let reader = Choppy { data: text.to_vec(), at: 0, seed };
+        let mut lexer = if fast {
+            Lexer::with_sizes(reader, 256 + (seed % 512) as usize, 1 + (seed % 100) as usize, (seed % 300) as usize)
+        } else {
+            Lexer::with_sizes(reader, 256, usize::MAX, usize::MAX)
+        };
+        let mut values = Vec::new();
+        let result = lexer.uint_array_batched(|batch| {
+            for (i, &v) in batch.iter().enumerate() {
+                if Some(values.len() as u64) == fail_at {
+                    return Err((i, "sink says no".to_string()));
+                }
+                values.push(v);
+            }
+            Ok(())
+        });
+        match result {
+            Ok(n) => Ok((values, n)),
+            Err(e) => {
+                let mut message = e.to_string();
+                // Sink errors give the array index exactly and the byte offset approximately.
+                let offset = if message.contains("approximate") {
+                    message = message.split_once(": ").map_or(message.clone(), |(_, rest)| rest.to_string());
+                    None
+                } else {
+                    e.offset()
+                };
+                Err((message, offset, lexer.index))
+            }
+        }
+    }
+
+    #[test]
+    fn word_scanner_agrees_with_the_exact_scanner() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for case in 0..1500 {
+            let mut text = String::from(" [");
+            let count = 1 + xorshift(seed + case) % 3000;
+            // Now and then a fault: in the text, or in the sink (then the text has none: the exact scanner
+            // reports a syntax error later in its batch before a sink error, the word scanner the earlier one).
+            let fault = xorshift(seed ^ case);
+            let fail_at = (fault % 4 == 2).then(|| (fault >> 8) % (count + 5));
+            for i in 0..count {
+                seed = xorshift(seed);
+                let digits = 1 + (seed % 21) as usize;
+                let mut number: String =
+                    (0..digits).map(|k| char::from(b'0' + ((seed >> (k * 3)) % 10) as u8)).collect();
+                if digits > 1 && !seed.is_multiple_of(3) {
+                    number = number.trim_start_matches('0').to_string();
+                    if number.is_empty() {
+                        number.push('0');
+                    }
+                }
+                if digits > 19 && (!seed.is_multiple_of(5) || fail_at.is_some()) {
+                    number.truncate(1 + (seed % 19) as usize);
+                }
+                text.push_str(&number);
+                if seed.is_multiple_of(50) {
+                    text.push_str(&" ".repeat((seed % 150) as usize));
+                }
+                if seed.is_multiple_of(7) {
+                    text.push('\n');
+                }
+                if i + 1 < count {
+                    text.push(',');
+                }
+            }
+            text.push(']');
+            if fault.is_multiple_of(4) {
+                let at = 2 + (fault >> 8) as usize % (text.len() - 2);
+                let bad = [&b"-"[..], b".5", b"e3", b"x", b",", b"]", b" "][(fault >> 40) as usize % 7];
+                text.replace_range(at..at, std::str::from_utf8(bad).unwrap());
+            } else if fault % 4 == 1 {
+                text.truncate(2 + (fault >> 8) as usize % (text.len() - 2));
+            }
+            let exact = scan_with(text.as_bytes(), seed, false, fail_at);
+            for trial in 0..3 {
+                let fast = scan_with(text.as_bytes(), xorshift(seed + trial), true, fail_at);
+                assert_eq!(fast, exact, "case {case}: {text}");
+            }
+        }
     }
 
     #[test]

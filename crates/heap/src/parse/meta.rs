@@ -40,6 +40,10 @@ pub(crate) struct Layout {
     pub trace_function_fields: Vec<String>,
     /// Offsets of function_id, name, script_name, script_id, line, column.
     pub trace_function_offsets: [usize; 6],
+    /// Numbers per `trace_tree` node before its `children` array (the last field).
+    pub trace_node_values: usize,
+    /// Offsets of id, function_info_index, count, size among those numbers.
+    pub trace_node_offsets: [usize; 4],
     pub declared_nodes: u64,
     pub declared_edges: u64,
 }
@@ -73,6 +77,8 @@ struct RawMeta {
     location_fields: Vec<String>,
     #[serde(default)]
     trace_function_info_fields: Vec<String>,
+    #[serde(default)]
+    trace_node_fields: Vec<String>,
 }
 
 pub(crate) fn read_header(text: &[u8], at: u64) -> Result<(Layout, Header), ParseError> {
@@ -168,6 +174,19 @@ pub(crate) fn read_header(text: &[u8], at: u64) -> Result<(Layout, Header), Pars
         trace_function_offsets[slot] = position(&trace_function_fields, name)
             .ok_or_else(|| bad(format!("meta.trace_function_info_fields has no `{name}`")))?;
     }
+    let trace_node_fields = if meta.trace_node_fields.is_empty() {
+        ["id", "function_info_index", "count", "size", "children"].map(String::from).to_vec()
+    } else {
+        meta.trace_node_fields.clone()
+    };
+    if trace_node_fields.last().map(String::as_str) != Some("children") {
+        return Err(bad("meta.trace_node_fields must end with `children` (the nested array)".into()));
+    }
+    let mut trace_node_offsets = [0usize; 4];
+    for (slot, name) in ["id", "function_info_index", "count", "size"].iter().enumerate() {
+        trace_node_offsets[slot] =
+            position(&trace_node_fields, name).ok_or_else(|| bad(format!("meta.trace_node_fields has no `{name}`")))?;
+    }
 
     let layout = Layout {
         node_fields: meta.node_fields.clone(),
@@ -181,6 +200,8 @@ pub(crate) fn read_header(text: &[u8], at: u64) -> Result<(Layout, Header), Pars
         location_offsets,
         trace_function_fields,
         trace_function_offsets,
+        trace_node_values: trace_node_fields.len() - 1,
+        trace_node_offsets,
         declared_nodes: raw.node_count.max(0.0) as u64,
         declared_edges: raw.edge_count.max(0.0) as u64,
     };

@@ -251,14 +251,17 @@ impl<R: Read> Parser<R> {
     }
 
     /// `trace_tree` is nested: `[id, function_info_index, count, size, [children...]]`, children repeating the
-    /// same five-value shape. Flattened with an explicit stack, so depth is unbounded.
+    /// same shape. The numbers are placed by `meta.trace_node_fields` (`children` last). Flattened with an
+    /// explicit stack, so depth is unbounded.
     fn read_trace_tree(&mut self) -> Result<Vec<TraceNode>, ParseError> {
+        let (values, [id_at, function_at, count_at, size_at]) =
+            self.layout.as_ref().map_or((4, [0, 1, 2, 3]), |l| (l.trace_node_values, l.trace_node_offsets));
         let mut tree: Vec<TraceNode> = Vec::new();
         // Each open array: the parent tree node of the tuples inside it.
         let mut stack: Vec<Option<u32>> = Vec::new();
         self.lex.expect(b'[', "'[' to start trace_tree")?;
         stack.push(None);
-        let mut fields: Vec<u64> = Vec::with_capacity(4);
+        let mut fields: Vec<u64> = Vec::with_capacity(values);
         let mut expect_value = true;
         while let Some(&parent) = stack.last() {
             let Some(b) = self.lex.peek_nonspace()? else {
@@ -271,7 +274,8 @@ impl<R: Read> Parser<R> {
                 b']' => {
                     self.lex.advance();
                     if !fields.is_empty() {
-                        return Err(self.lex.syntax("trace_tree: a node has fewer than 5 fields"));
+                        let message = format!("trace_tree: a node has fewer than {} fields", values + 1);
+                        return Err(self.lex.syntax(message));
                     }
                     stack.pop();
                     expect_value = false;
@@ -280,14 +284,14 @@ impl<R: Read> Parser<R> {
                     self.lex.advance();
                     expect_value = true;
                 }
-                b'[' if expect_value && fields.len() == 4 => {
+                b'[' if expect_value && fields.len() == values => {
                     self.lex.advance();
                     let node = TraceNode {
-                        id: to_u32(fields[0], "trace node id").map_err(|m| self.lex.syntax(m))?,
-                        function_info_index: to_u32(fields[1], "function_info_index")
+                        id: to_u32(fields[id_at], "trace node id").map_err(|m| self.lex.syntax(m))?,
+                        function_info_index: to_u32(fields[function_at], "function_info_index")
                             .map_err(|m| self.lex.syntax(m))?,
-                        count: fields[2],
-                        size: fields[3],
+                        count: fields[count_at],
+                        size: fields[size_at],
                         parent,
                     };
                     fields.clear();
@@ -295,7 +299,7 @@ impl<R: Read> Parser<R> {
                     stack.push(Some((tree.len() - 1) as u32));
                     expect_value = true;
                 }
-                b'0'..=b'9' if expect_value && fields.len() < 4 => {
+                b'0'..=b'9' if expect_value && fields.len() < values => {
                     fields.push(self.read_uint()?);
                     expect_value = false;
                 }

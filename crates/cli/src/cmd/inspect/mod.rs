@@ -1,12 +1,14 @@
-//! `show`, `retainers`, `find`, `diff`, `dup-strings` and `summary --by-location`: looking at single objects
-//! and at what changed between snapshots.
+//! `show`, `retainers`, `find`, `diff`, `dup-strings`, `summary --by-location` and `summary --allocated-by`:
+//! looking at single objects and at what changed between snapshots.
 //!
 //! Every command loads the snapshot and runs the analysis once (the same work `summary` does); commands that
 //! walk retainers then build the reverse edge index once (one pass over the edges) and answer from memory.
 
+mod allocation;
 mod diff;
 mod retainers;
 
+pub use allocation::summary_allocated_by;
 pub use diff::diff;
 pub use retainers::retainers;
 
@@ -14,6 +16,7 @@ use crate::cli::{DupStringsArgs, FindArgs, ShowArgs, SummaryArgs};
 use crate::load;
 use crate::output::{human_bytes, Exit, Table};
 use leakscope_heap::analysis::BASE_SYSTEM_DISTANCE;
+use leakscope_heap::inspect::allocation::{AllocationStacks, Frame};
 use leakscope_heap::inspect::{self, InspectError};
 use leakscope_heap::scripts::{ScriptNames, SourcePosition};
 use leakscope_heap::{Analysis, EdgeType, HeapSnapshot, NodeIndex, NodeType};
@@ -104,6 +107,10 @@ struct ShowJson {
     dominators: Vec<NodeJson>,
     edge_count: usize,
     edges: Vec<EdgeJson>,
+    /// Allocating function first, then its callers; `null` when the object has no allocation info (it existed
+    /// before tracking started); absent when the snapshot was not taken while tracking allocations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allocation_stack: Option<Option<Vec<Frame>>>,
 }
 
 #[derive(Serialize)]
@@ -150,7 +157,8 @@ pub fn show(args: &ShowArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             }
         })
         .collect();
-    let json = ShowJson { file: file.display().to_string(), object, dominators, edge_count, edges };
+    let allocation_stack = AllocationStacks::new(&snapshot).ok().map(|stacks| stacks.stack(node));
+    let json = ShowJson { file: file.display().to_string(), object, dominators, edge_count, edges, allocation_stack };
     if args.input.json {
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(ExitCode::SUCCESS);
@@ -168,6 +176,21 @@ pub fn show(args: &ShowArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     if let Some(location) = &o.location {
         let what = if inspect::is_context(&snapshot, node) { "context of a function at " } else { "" };
         println!("  source    {what}{location}");
+    }
+    match &json.allocation_stack {
+        Some(Some(frames)) if frames.is_empty() => println!("  allocated (no JavaScript frame on the stack)"),
+        Some(Some(frames)) => {
+            println!("\nAllocated by (allocation stack, allocating function first):");
+            for frame in frames.iter().take(30) {
+                let place = frame.location().map(|l| format!("  {}", l.replace("file://", ""))).unwrap_or_default();
+                println!("  {}{place}", frame.function);
+            }
+            if frames.len() > 30 {
+                println!("  … {} more callers (--json lists them all)", frames.len() - 30);
+            }
+        }
+        Some(None) => println!("  allocated (no allocation info: the object existed before tracking started)"),
+        None => {}
     }
     println!("\nDominators (each one alone keeps it alive), nearest first:");
     let mut current = node;

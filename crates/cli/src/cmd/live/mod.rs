@@ -12,6 +12,7 @@ mod watch;
 pub use gc::gc;
 pub use ps::ps;
 pub use snapshot::snapshot;
+pub(crate) use snapshot::{preflight, take_one};
 pub use watch::watch;
 
 use crate::output::Exit;

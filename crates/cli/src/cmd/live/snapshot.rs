@@ -148,7 +148,7 @@ fn output_path(output: Option<&Path>, count: u32, k: u32, script: &str, pid: u32
 }
 
 /// Refuses when about 2× heapUsed does not fit in MemAvailable or the target's cgroup headroom.
-fn preflight(session: &mut Session, force: bool) -> anyhow::Result<()> {
+pub(crate) fn preflight(session: &mut Session, force: bool) -> anyhow::Result<()> {
     // Without a local pid (a tunnelled or remote inspector) we cannot see the target's memory limits.
     let Some(pid) = session.pid() else { return Ok(()) };
     let mem = session.memory_usage().map_err(|e| super::to_exit(session.explain(e)))?;
@@ -184,7 +184,7 @@ fn preflight(session: &mut Session, force: bool) -> anyhow::Result<()> {
 }
 
 /// Streams one snapshot into `path` via `path.partial`; returns (bytes, seconds).
-fn take_one(session: &mut Session, path: &Path, gc: bool, quiet: bool) -> anyhow::Result<(u64, f64)> {
+pub(crate) fn take_one(session: &mut Session, path: &Path, gc: bool, quiet: bool) -> anyhow::Result<(u64, f64)> {
     let partial = PathBuf::from(format!("{}.partial", path.display()));
     let file =
         std::fs::File::create(&partial).map_err(|e| usage(format!("cannot create {}: {e}", partial.display())))?;

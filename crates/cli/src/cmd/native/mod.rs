@@ -5,6 +5,7 @@ mod library;
 
 use crate::output::{human_bytes, Exit, Table};
 use args::{DiffArgs, DumpArgs, NativeArgs, NativeCommand, ReportArgs, RunArgs, SymbolArgs};
+use leakscope_native::export::INUSE_SPACE;
 use leakscope_native::{diff, series_verdicts, Dump, Profile, Symbolizer, Verdict};
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -196,24 +197,27 @@ fn report_cmd(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let mut sym = symbolizer(&args.symbols);
     let frames = sym.symbolize_dump(&dump);
     let profile = Profile::build(&dump, &frames);
-    if let Some(path) = &args.pprof {
-        let pb = leakscope_native::pprof::build(&dump, &frames);
-        let f =
-            std::fs::File::create(path).map_err(|e| usage(format!("cannot write {}: {e}", path.display()), None))?;
-        leakscope_native::pprof::write(&pb, std::io::BufWriter::new(f))?;
-    }
-    if let Some(path) = &args.folded {
-        let lines = leakscope_native::flame::folded(&profile, leakscope_native::flame::Measure::InuseSpace);
-        let mut text = lines.join("\n");
-        text.push('\n');
-        std::fs::write(path, text).map_err(|e| usage(format!("cannot write {}: {e}", path.display()), None))?;
-    }
-    if let Some(path) = &args.flamegraph {
-        let f =
-            std::fs::File::create(path).map_err(|e| usage(format!("cannot write {}: {e}", path.display()), None))?;
-        let title = format!("live native memory: pid {} ({})", profile.pid, profile.exe);
-        leakscope_native::flame::flamegraph(&profile, &title, std::io::BufWriter::new(f))
-            .map_err(|e| usage(format!("flamegraph: {e}"), None))?;
+    if args.pprof.is_some() || args.folded.is_some() || args.flamegraph.is_some() {
+        let sp = leakscope_native::stack_profile(&dump, &frames);
+        let create = |path: &Path| {
+            std::fs::File::create(path)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| usage(format!("cannot write {}: {e}", path.display()), None))
+        };
+        if let Some(path) = &args.pprof {
+            sp.write_pprof_gz(&mut create(path)?)?;
+        }
+        if let Some(path) = &args.folded {
+            let mut f = create(path)?;
+            sp.write_folded(INUSE_SPACE, &mut f)?;
+            f.flush()?;
+        }
+        if let Some(path) = &args.flamegraph {
+            let title = format!("live native memory: pid {} ({})", profile.pid, profile.exe);
+            let mut f = create(path)?;
+            sp.write_flamegraph(INUSE_SPACE, &title, &mut f)?;
+            f.flush()?;
+        }
     }
     if args.json {
         let mut p = profile;

@@ -14,12 +14,12 @@ use super::{shell_quote, temp_path, usage};
 use crate::cmd::live;
 use crate::output::{human_bytes, Exit, Table};
 use anyhow::Context;
-use leakscope_heap::{AllocationTrace, Analysis, HeapSnapshot, NodeIndex};
+use leakscope_heap::inspect::allocation::{allocated_by, AllocationError, AllocationStacks, GroupBy};
+use leakscope_heap::{Analysis, HeapSnapshot};
 use leakscope_inspector::util::{interrupted, local_timestamp};
 use leakscope_inspector::{Error, Event, Session};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ pub struct Interval {
 /// A surviving allocation stack.
 #[derive(Debug, Clone, Serialize)]
 pub struct StackGroup {
-    /// `function file:line`, allocating function first.
+    /// `function file:line:column`, allocating function first.
     pub frames: Vec<String>,
     pub count: u64,
     pub bytes: u64,
@@ -53,10 +53,10 @@ pub struct StackGroup {
 /// Survivors grouped by allocating function.
 #[derive(Debug, Clone, Serialize)]
 pub struct FunctionGroup {
-    /// `function file:line` of the allocating function.
+    /// `function file:line:column` of the allocating function.
     pub function: String,
     pub count: u64,
-    /// Sum of the objects' own sizes.
+    /// Sum of the objects' shallow sizes (as `summary` shows them).
     pub bytes: u64,
     /// Memory freed if all of them went away (their retained sizes, nested ones counted once).
     pub retained_bytes: u64,
@@ -158,14 +158,13 @@ pub fn timeline(args: &TimelineArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     live::detach(session, quiet)?;
 
     let (snapshot, analysis) = crate::load::open(&path, false, quiet)?;
-    let Some(trace) = snapshot.allocation_trace() else {
-        return Err(anyhow::Error::new(Exit {
+    let groups = group_survivors(&snapshot, &analysis).map_err(|_| {
+        anyhow::Error::new(Exit {
             code: 3,
             message: format!("{} has no allocation trace (trace_tree)", path.display()),
             hint: Some("the target's V8 did not record allocation stacks; try a newer Node".into()),
-        }));
-    };
-    let groups = group_survivors(&snapshot, &analysis, trace);
+        })
+    })?;
     let surviving_count = groups.iter().map(|g| g.count).sum();
     let surviving_bytes = groups.iter().map(|g| g.bytes).sum();
     let shown: Vec<FunctionGroup> = if args.top == 0 { groups } else { groups.into_iter().take(args.top).collect() };
@@ -248,100 +247,36 @@ fn track(
     result.map(|_| was_interrupted)
 }
 
-fn frame_label(snapshot: &HeapSnapshot, trace: &AllocationTrace, function_index: u32) -> String {
-    let Some(f) = trace.functions.get(function_index as usize) else { return "(unknown)".into() };
-    let strings = snapshot.strings();
-    let name = if (f.name as usize) < strings.len() { strings.get(f.name) } else { "" };
-    let name = if name.is_empty() { "(anonymous)" } else { name };
-    let file = if (f.script_name as usize) < strings.len() { strings.get(f.script_name) } else { "" };
-    match (file.is_empty(), f.line) {
-        (true, _) => name.to_string(),
-        (false, 0) => format!("{name} {file}"),
-        (false, line) => format!("{name} {file}:{line}"),
-    }
-}
-
-/// Groups the nodes that carry a trace node id by allocating function and stack, with retained sizes.
-pub fn group_survivors(snapshot: &HeapSnapshot, analysis: &Analysis, trace: &AllocationTrace) -> Vec<FunctionGroup> {
-    let by_id: HashMap<u32, usize> = trace.tree.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
-    // Per trace node: count, bytes. Per allocating function: its group index.
-    let mut per_trace: HashMap<usize, (u64, u64)> = HashMap::new();
-    let mut group_of_function: HashMap<u32, usize> = HashMap::new();
-    let mut node_group: Vec<u32> = vec![u32::MAX; snapshot.node_count()];
-    let mut groups: Vec<FunctionGroup> = Vec::new();
-    for node in 0..snapshot.node_count() as NodeIndex {
-        let id = snapshot.trace_node_id(node);
-        if id == 0 {
-            continue;
-        }
-        let Some(&t) = by_id.get(&id) else { continue };
-        let size = snapshot.raw_self_size(node);
-        let entry = per_trace.entry(t).or_default();
-        entry.0 += 1;
-        entry.1 += size;
-        let function = trace.tree[t].function_info_index;
-        let g = *group_of_function.entry(function).or_insert_with(|| {
-            groups.push(FunctionGroup {
-                function: frame_label(snapshot, trace, function),
-                count: 0,
-                bytes: 0,
-                retained_bytes: 0,
-                stacks: Vec::new(),
-            });
-            groups.len() - 1
-        });
-        groups[g].count += 1;
-        groups[g].bytes += size;
-        node_group[node as usize] = g as u32;
-    }
-    // Retained: walk the dominator tree; a member counts when no dominator of it is in the same group.
-    let mut on_path = vec![0u32; groups.len()];
-    let mut stack: Vec<(NodeIndex, bool)> = vec![(snapshot.root(), false)];
-    while let Some((node, leaving)) = stack.pop() {
-        let g = node_group[node as usize];
-        if leaving {
-            if g != u32::MAX {
-                on_path[g as usize] -= 1;
+/// Survivors grouped by allocating function, heaviest first, each with its heaviest stacks
+/// (`leakscope_heap::inspect::allocation`).
+pub fn group_survivors(snapshot: &HeapSnapshot, analysis: &Analysis) -> Result<Vec<FunctionGroup>, AllocationError> {
+    let stacks = AllocationStacks::new(snapshot)?;
+    let result = allocated_by(snapshot, analysis, GroupBy::Function)?;
+    let mut groups: Vec<FunctionGroup> = result
+        .groups
+        .into_iter()
+        .map(|g| {
+            let mut shares = g.stacks;
+            shares.sort_by(|a, b| b.shallow.cmp(&a.shallow).then(b.count.cmp(&a.count)));
+            FunctionGroup {
+                function: stacks.frame(g.function).to_string(),
+                count: g.count,
+                bytes: g.shallow,
+                retained_bytes: g.retained,
+                stacks: shares
+                    .iter()
+                    .take(5)
+                    .map(|s| StackGroup {
+                        frames: stacks.stack_of_site(s.site).iter().map(|f| f.to_string()).collect(),
+                        count: s.count,
+                        bytes: s.shallow,
+                    })
+                    .collect(),
             }
-            continue;
-        }
-        if g != u32::MAX {
-            if on_path[g as usize] == 0 {
-                groups[g as usize].retained_bytes += analysis.retained[node as usize];
-            }
-            on_path[g as usize] += 1;
-        }
-        stack.push((node, true));
-        for &child in analysis.dominator_tree.children(node) {
-            stack.push((child, false));
-        }
-    }
-    // Stacks per group, heaviest first.
-    for (t, (count, bytes)) in per_trace {
-        let function = trace.tree[t].function_info_index;
-        let Some(&g) = group_of_function.get(&function) else { continue };
-        let mut frames = Vec::new();
-        let mut at = Some(t);
-        let mut guard = 0;
-        while let Some(i) = at {
-            let node = &trace.tree[i];
-            if node.parent.is_some() {
-                frames.push(frame_label(snapshot, trace, node.function_info_index));
-            }
-            at = node.parent.map(|p| p as usize).filter(|&p| p < trace.tree.len());
-            guard += 1;
-            if guard > 10_000 {
-                break;
-            }
-        }
-        groups[g].stacks.push(StackGroup { frames, count, bytes });
-    }
-    for g in &mut groups {
-        g.stacks.sort_by_key(|s| std::cmp::Reverse(s.bytes));
-        g.stacks.truncate(5);
-    }
+        })
+        .collect();
     groups.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.retained_bytes.cmp(&a.retained_bytes)));
-    groups
+    Ok(groups)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -403,7 +338,7 @@ fn print_report(
         }
     }
     outln!(out, "\nnext:");
-    outln!(out, "  leakscope summary {}", shell_quote(path));
+    outln!(out, "  leakscope summary {} --allocated-by --sort count", shell_quote(path));
     outln!(out, "  leakscope dominators {}", shell_quote(path));
     outln!(out, "  (or load {} in Chrome DevTools → Memory → Load profile)", shell_quote(path));
 }
