@@ -9,9 +9,28 @@ mod output;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let args = <cli::Cli as clap::Parser>::parse();
     match cmd::run(args) {
         Ok(code) => code,
         Err(err) => output::report_error(&err),
     }
+}
+
+/// `leakscope … | head` closes our stdout early; `println!` then panics. Like other Unix tools, stop quietly
+/// with the shell's code for SIGPIPE (128 + 13) instead of printing a panic.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

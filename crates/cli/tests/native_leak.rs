@@ -3,7 +3,10 @@
 
 #[path = "native_common.rs"]
 mod common;
+#[path = "support/pprof_format.rs"]
+mod pprof_format;
 use common::*;
+use pprof_format::pprof_format;
 
 const BLOCKS: u64 = 102_400;
 const SIZE: u64 = 4096;

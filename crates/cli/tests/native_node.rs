@@ -76,12 +76,7 @@ fn dump_on_request_from_a_running_node() {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    let pid: u32 = line
-        .split("profiling pid ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    let pid = profiled_pid(&line);
     std::thread::sleep(Duration::from_millis(1200));
     let file = dir.join("requested.jsonl");
     let out = run(leakscope().args(["native", "dump", "--pid", &pid.to_string(), "-o"]).arg(&file));

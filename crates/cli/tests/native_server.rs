@@ -90,12 +90,7 @@ fn node_http_server_under_load_with_a_dump_mid_load() {
     reaper.0.push(server);
     let mut err_seen = Vec::new();
     let first = wait_line(&server_err, &mut err_seen, deadline, |l| l.contains("profiling pid "));
-    let pid: u32 = first
-        .split("profiling pid ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {first:?}"));
+    let pid = profiled_pid(&first);
     let port: u16 = loop {
         if let Some(p) = std::fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse().ok()) {
             break p;

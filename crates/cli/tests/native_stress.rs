@@ -101,12 +101,7 @@ fn single_threaded_program_gets_no_thread_and_still_answers_dumps() {
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-    let pid: u32 = line
-        .split("profiling pid ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    let pid = profiled_pid(&line);
     std::thread::sleep(Duration::from_millis(1500));
     let tasks = || std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(tasks(), 1, "the profiled single-threaded program has extra threads");

@@ -8,6 +8,10 @@
 //!   `summary --allocated-by` puts that site at the top by count and `show` gives a leaked object's stack;
 //! - `summary --allocated-by` on an ordinary snapshot exits 2 and points to `timeline`.
 
+#[path = "support/pprof_format.rs"]
+mod pprof_format;
+use pprof_format::pprof_format;
+
 use leakscope_profile::HeapProfile;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -118,39 +122,6 @@ fn check_records_report(report: &Value, measured: u64) {
     let error = (total as f64 - measured as f64) / measured as f64;
     assert!(error.abs() <= 0.15, "estimated {total} bytes, measured {measured}: off by {:.1}%", error * 100.0);
     assert!(report["samples"].as_u64().unwrap() > 100);
-}
-
-/// The npm package `pprof-format` under the target dir, installed on first use; `None` if npm cannot.
-fn pprof_format() -> Option<PathBuf> {
-    let prefix = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("npm-pprof-format");
-    let module = prefix.join("node_modules/pprof-format");
-    if module.join("package.json").exists() {
-        return Some(module);
-    }
-    let mut cmd = Command::new("npm");
-    cmd.args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"]).arg(&prefix).arg("pprof-format@2");
-    let spawned = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    let Ok(mut child) = spawned else {
-        eprintln!("SKIP pprof-format check: npm is not available");
-        return None;
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            if status.success() && module.join("package.json").exists() {
-                return Some(module);
-            }
-            eprintln!("SKIP pprof-format check: `npm install pprof-format` failed (registry unreachable?)");
-            return None;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            eprintln!("SKIP pprof-format check: `npm install pprof-format` timed out");
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 const DECODE_JS: &str = r#"

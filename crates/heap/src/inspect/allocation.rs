@@ -262,24 +262,11 @@ pub fn allocated_by(snapshot: &HeapSnapshot, analysis: &Analysis, by: GroupBy) -
         }
         group_of[node as usize] = g;
     }
-    // Retained: walk the dominator tree; a member adds its retained size only when no dominator of it is a
-    // member of the same group (as DevTools' Summary does per class).
-    const EXIT: u64 = 1 << 63;
-    let mut active = vec![false; groups.len()];
-    let mut walk: Vec<u64> = vec![snapshot.root() as u64];
-    while let Some(entry) = walk.pop() {
-        if entry & EXIT != 0 {
-            active[(entry & !EXIT) as usize] = false;
-            continue;
-        }
-        let node = entry as NodeIndex;
-        let g = group_of[node as usize];
-        if g != u32::MAX && !active[g as usize] {
-            groups[g as usize].retained += analysis.retained[node as usize];
-            active[g as usize] = true;
-            walk.push(g as u64 | EXIT);
-        }
-        walk.extend(analysis.dominator_tree.children(node).iter().map(|&c| c as u64));
+    // Retained: a member adds its retained size only when no dominator of it is a member of the same group
+    // (as DevTools' Summary does per class).
+    let retained = super::topmost_retained(snapshot, analysis, &group_of, groups.len());
+    for (group, retained) in groups.iter_mut().zip(retained) {
+        group.retained += retained;
     }
     for group in &mut groups {
         group.stacks.sort_by(|a, b| b.count.cmp(&a.count).then(b.shallow.cmp(&a.shallow)).then(a.site.cmp(&b.site)));

@@ -61,22 +61,9 @@ pub fn aggregate_by_location(snapshot: &HeapSnapshot, analysis: &Analysis) -> Ve
         row_of[node as usize] = row;
     }
     // Topmost member per dominator path, as for the Summary's class retained size.
-    const EXIT: u64 = 1 << 63;
-    let mut active = vec![false; rows.len()];
-    let mut stack: Vec<u64> = vec![snapshot.root() as u64];
-    while let Some(entry) = stack.pop() {
-        if entry & EXIT != 0 {
-            active[(entry & !EXIT) as usize] = false;
-            continue;
-        }
-        let node = entry as NodeIndex;
-        let row = row_of[node as usize];
-        if row != u32::MAX && !active[row as usize] {
-            rows[row as usize].retained += analysis.retained[node as usize];
-            active[row as usize] = true;
-            stack.push(row as u64 | EXIT);
-        }
-        stack.extend(analysis.dominator_tree.children(node).iter().map(|&c| c as u64));
+    let retained = super::topmost_retained(snapshot, analysis, &row_of, rows.len());
+    for (row, retained) in rows.iter_mut().zip(retained) {
+        row.retained += retained;
     }
     rows
 }

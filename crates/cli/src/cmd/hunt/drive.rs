@@ -467,6 +467,37 @@ impl Connection {
 mod tests {
     use super::*;
 
+    /// A server thread on a free loopback port that accepts one connection and runs `serve` on it.
+    fn one_connection_server<T: Send + 'static>(
+        serve: impl FnOnce(&mut BufReader<TcpStream>, &mut TcpStream) -> T + Send + 'static,
+    ) -> (u16, std::thread::JoinHandle<T>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut out = stream;
+            serve(&mut reader, &mut out)
+        });
+        (port, server)
+    }
+
+    /// Reads a request's head; returns it and its Content-Length.
+    fn read_head(reader: &mut BufReader<TcpStream>) -> (String, usize) {
+        let (mut line, mut length, mut head) = (String::new(), 0, String::new());
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                return (head, length);
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            head.push_str(&line);
+        }
+    }
+
     #[test]
     fn parses_request_specs() {
         let r = Request::parse("http://127.0.0.1:3000/items?x=1").unwrap();
@@ -487,26 +518,14 @@ mod tests {
     /// A tiny server answering in the three framings (length, chunked, close) on one connection.
     #[test]
     fn reads_every_response_framing_on_one_keep_alive_connection() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut out = stream;
+        let (port, server) = one_connection_server(|reader, out| {
             let answers = [
-                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_string(),
-                "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n".to_string(),
-                "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it".to_string(),
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it",
             ];
             for answer in answers {
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    reader.read_line(&mut line).unwrap();
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
+                read_head(reader);
                 out.write_all(answer.as_bytes()).unwrap();
             }
         });
@@ -530,29 +549,13 @@ mod tests {
     /// POST bodies and extra headers reach the server; the driver counts statuses over many requests.
     #[test]
     fn sends_bodies_and_headers_and_counts_statuses() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut out = stream;
+        let (port, server) = one_connection_server(|reader, out| {
             let mut seen = Vec::new();
             for n in 0..10 {
-                let (mut line, mut length, mut request) = (String::new(), 0usize, String::new());
-                loop {
-                    line.clear();
-                    reader.read_line(&mut line).unwrap();
-                    if line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap();
-                    }
-                    request.push_str(&line);
-                }
+                let (head, length) = read_head(reader);
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).unwrap();
-                seen.push((request, String::from_utf8(body).unwrap()));
+                seen.push((head, String::from_utf8(body).unwrap()));
                 let status = if n % 5 == 4 { "500 Oops" } else { "200 OK" };
                 out.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok").as_bytes()).unwrap();
             }

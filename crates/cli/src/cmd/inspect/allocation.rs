@@ -1,12 +1,11 @@
 //! `summary --allocated-by`: objects grouped by the function that allocated them, from a snapshot taken while
 //! tracking allocations (`leakscope timeline`). The stacks come from `leakscope_heap::inspect::allocation`.
 
-use super::input_error;
 use crate::cli::{SummaryArgs, SummarySort};
 use crate::load;
 use crate::output::{human_bytes, Exit, Table};
+use leakscope_heap::inspect;
 use leakscope_heap::inspect::allocation::{allocated_by, AllocationError, AllocationStacks, Frame, GroupBy};
-use leakscope_heap::inspect::{self, InspectError};
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -71,13 +70,7 @@ fn percent(part: u64, total: u64) -> f64 {
 /// `summary --allocated-by`.
 pub fn summary_allocated_by(args: &SummaryArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let file = &args.input.file;
-    let filter =
-        match &args.filter {
-            Some(p) => Some(regex::Regex::new(p).map_err(|e| {
-                input_error(InspectError::BadPattern { what: "--filter", message: e.to_string() }, file)
-            })?),
-            None => None,
-        };
+    let filter = super::summary_filter(args)?;
     let (snapshot, analysis) = load::open(file, args.input.raw_sizes, quiet)?;
     let stacks = AllocationStacks::new(&snapshot).map_err(|e| no_trace(e, file))?;
     let result = allocated_by(&snapshot, &analysis, GroupBy::Function).map_err(|e| no_trace(e, file))?;

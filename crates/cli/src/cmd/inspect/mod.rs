@@ -55,6 +55,18 @@ pub(crate) struct NodeJson {
     pub location: Option<SourcePosition>,
 }
 
+/// `summary --filter RE` compiled, or a clear error naming the flag and the file.
+pub(crate) fn summary_filter(args: &SummaryArgs) -> anyhow::Result<Option<regex::Regex>> {
+    args.filter
+        .as_deref()
+        .map(|p| {
+            regex::Regex::new(p).map_err(|e| {
+                input_error(InspectError::BadPattern { what: "--filter", message: e.to_string() }, &args.input.file)
+            })
+        })
+        .transpose()
+}
+
 pub(crate) fn node_json(
     snapshot: &HeapSnapshot,
     analysis: &Analysis,
@@ -400,13 +412,7 @@ struct LocatedRowJson {
 /// `summary --by-location`: classes split by creation site.
 pub fn summary_by_location(args: &SummaryArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let file = &args.input.file;
-    let filter =
-        match &args.filter {
-            Some(p) => Some(regex::Regex::new(p).map_err(|e| {
-                input_error(InspectError::BadPattern { what: "--filter", message: e.to_string() }, file)
-            })?),
-            None => None,
-        };
+    let filter = summary_filter(args)?;
     let (snapshot, analysis) = load::open(file, args.input.raw_sizes, quiet)?;
     let scripts = ScriptNames::build(&snapshot);
     let mut rows = inspect::locations::aggregate_by_location(&snapshot, &analysis);

@@ -112,23 +112,14 @@ pub struct DiffArgs {
     pub symbols: SymbolArgs,
 }
 
-/// Parses `500ms`, `30s`, `2m`, `1h`, or bare seconds.
+/// A positive duration (`500ms`, `30s`, `2m`, `1h`): the live commands' syntax; a dump period of zero makes
+/// no sense.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("'{text}' is not a duration (try 500ms, 30s, 2m)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        other => return Err(format!("unknown duration unit '{other}' in '{text}' (use ms, s, m, h)")),
-    };
-    if !(secs > 0.0 && secs.is_finite()) {
+    let duration = crate::cmd::live::args::parse_duration(text)?;
+    if duration.is_zero() {
         return Err(format!("duration '{text}' must be positive"));
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    Ok(duration)
 }
 
 #[cfg(test)]
