@@ -56,10 +56,10 @@ fn score(report: &Value, truth: &Path, dir: &Path) -> Value {
     serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("scorer said: {line}"))
 }
 
-/// Runs a hunt, returns (exit code, report JSON).
-fn hunt(dir: &Path, args: &[String]) -> (i32, Value) {
-    let output = leakscope()
-        .arg("hunt")
+/// Runs `hunt` or `demo` with --json, the report in DIR/report.html and the files kept in DIR/snapshots.
+fn run_reporting(subcommand: &str, dir: &Path, args: &[String]) -> std::process::Output {
+    leakscope()
+        .arg(subcommand)
         .arg("--json")
         .arg("--report")
         .arg(dir.join("report.html"))
@@ -67,7 +67,12 @@ fn hunt(dir: &Path, args: &[String]) -> (i32, Value) {
         .arg(dir.join("snapshots"))
         .args(args)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs a hunt, returns (exit code, report JSON).
+fn hunt(dir: &Path, args: &[String]) -> (i32, Value) {
+    let output = run_reporting("hunt", dir, args);
     let code = output.status.code().unwrap_or(-1);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(code == 0 || code == 1, "hunt failed ({code}): {stderr}");
@@ -172,15 +177,7 @@ fn hunt_load_runs_a_command_per_round() {
 fn demo_finds_every_leak_and_its_report_renders_in_chromium() {
     let dir = out_dir("demo");
     let started = Instant::now();
-    let output = leakscope()
-        .arg("demo")
-        .arg("--json")
-        .arg("--report")
-        .arg(dir.join("report.html"))
-        .arg("--keep")
-        .arg(dir.join("snapshots"))
-        .output()
-        .unwrap();
+    let output = run_reporting("demo", &dir, &[]);
     let elapsed = started.elapsed();
     assert_eq!(output.status.code(), Some(1), "leaks found: {}", String::from_utf8_lossy(&output.stderr));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();

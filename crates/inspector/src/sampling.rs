@@ -97,6 +97,18 @@ impl Client {
         }
     }
 
+    /// Reads the final profile and stops sampling. The profile is the one `stopSampling` returns, or the one
+    /// read just before it when that reply could not be parsed or the stop failed; a failed stop is returned
+    /// beside the profile (sampling may still be on in the target).
+    pub fn finish_sampling(&mut self, timeout: Duration) -> Result<(String, Option<Error>)> {
+        let read = self.sampling_profile(timeout)?;
+        match self.stop_sampling(timeout) {
+            Ok(Some(stopped)) => Ok((stopped, None)),
+            Ok(None) => Ok((read, None)),
+            Err(err) => Ok((read, Some(err))),
+        }
+    }
+
     /// `HeapProfiler.startTrackingHeapObjects{trackAllocations}`; `heapStatsUpdate`/`lastSeenObjectId`
     /// events follow (read them with [`Client::next_event`]).
     pub fn start_tracking_heap_objects(&mut self, track_allocations: bool) -> Result<()> {

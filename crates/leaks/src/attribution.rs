@@ -149,16 +149,14 @@ pub fn attribute(snapshot: &HeapSnapshot, analysis: &Analysis, born: Vec<u32>, p
     // object of each such dominator subtree is looked up; the objects below it follow it.
     let mut path_memo: std::collections::HashMap<NodeIndex, Option<(NodeIndex, EdgeIndex)>> =
         std::collections::HashMap::new();
-    let mut fallback_anchor = vec![NONE; 0];
+    let mut found_any = false;
     for t in 0..n as NodeIndex {
         if top[t as usize] != t || anchor[t as usize] != NONE {
             continue;
         }
         let Some((a, edge)) = anchor_on_path(snapshot, analysis, &born, parents, t, &mut path_memo) else { continue };
-        if fallback_anchor.is_empty() {
-            fallback_anchor = vec![NONE; n];
-        }
-        fallback_anchor[t as usize] = a;
+        anchor[t as usize] = a;
+        found_any = true;
         let entry = if is_backing_store_edge(snapshot, edge) {
             Entry::Entries
         } else {
@@ -166,10 +164,11 @@ pub fn attribute(snapshot: &HeapSnapshot, analysis: &Analysis, born: Vec<u32>, p
         };
         assign(t, a, entry, &mut group_of_top);
     }
-    if !fallback_anchor.is_empty() {
+    if found_any {
+        // A new node and its top were given the same anchor by the walk above; keep it so.
         for v in 0..n {
-            if anchor[v] == NONE && top[v] != NONE && fallback_anchor[top[v] as usize] != NONE {
-                anchor[v] = fallback_anchor[top[v] as usize];
+            if anchor[v] == NONE && top[v] != NONE {
+                anchor[v] = anchor[top[v] as usize];
             }
         }
     }

@@ -109,27 +109,44 @@ pub fn aggregate(
         aggregate.members.push(node);
         row_of[node as usize] = row;
     }
-    // Class retained size: walk the dominator tree; a node adds its retained size only when no ancestor of
-    // the same row already did.
+    let sums = topmost_retained(snapshot.root(), tree, retained, &row_of, rows.len());
+    for (row, sum) in rows.iter_mut().zip(sums) {
+        row.retained = sum;
+    }
+    rows
+}
+
+/// Retained size per group, counting only the topmost member of a group on each dominator path (DevTools'
+/// rule for a class's retained size): a node adds its retained size only when no dominator of it is in the
+/// same group. `group_of[node]` is the node's group, or `u32::MAX` for none.
+pub fn topmost_retained(
+    root: NodeIndex,
+    tree: &DominatorTree,
+    retained: &[u64],
+    group_of: &[u32],
+    groups: usize,
+) -> Vec<u64> {
+    // Entries with the top bit set mark leaving a member's subtree (node and group counts stay below 2^31).
     const EXIT: u32 = 1 << 31;
-    let mut active = vec![false; rows.len()];
-    let mut stack: Vec<u32> = vec![snapshot.root()];
+    let mut sums = vec![0u64; groups];
+    let mut active = vec![false; groups];
+    let mut stack: Vec<u32> = vec![root];
     while let Some(entry) = stack.pop() {
         if entry & EXIT != 0 {
             active[(entry & !EXIT) as usize] = false;
             continue;
         }
         let node = entry;
-        let row = row_of[node as usize];
+        let group = group_of[node as usize];
         let children = tree.children(node);
-        if row != u32::MAX && !active[row as usize] {
-            rows[row as usize].retained += retained[node as usize];
+        if group != u32::MAX && !active[group as usize] {
+            sums[group as usize] += retained[node as usize];
             if !children.is_empty() {
-                active[row as usize] = true;
-                stack.push(row | EXIT);
+                active[group as usize] = true;
+                stack.push(group | EXIT);
             }
         }
         stack.extend_from_slice(children);
     }
-    rows
+    sums
 }

@@ -251,24 +251,11 @@ pub fn class_counts<'a>(snapshot: &'a HeapSnapshot, analysis: &'a Analysis) -> H
 /// Retained size per group, counting only the topmost member of a group on each dominator path (DevTools'
 /// rule for a class's retained size). `group_of[node]` is the node's group, or `u32::MAX` for none.
 pub fn topmost_retained(snapshot: &HeapSnapshot, analysis: &Analysis, group_of: &[u32], groups: usize) -> Vec<u64> {
-    // Entries with the top bit set mark leaving a member's subtree.
-    const EXIT: u64 = 1 << 63;
-    let mut retained = vec![0u64; groups];
-    let mut active = vec![false; groups];
-    let mut walk: Vec<u64> = vec![snapshot.root() as u64];
-    while let Some(entry) = walk.pop() {
-        if entry & EXIT != 0 {
-            active[(entry & !EXIT) as usize] = false;
-            continue;
-        }
-        let node = entry as NodeIndex;
-        let g = group_of[node as usize];
-        if g != u32::MAX && !active[g as usize] {
-            retained[g as usize] += analysis.retained[node as usize];
-            active[g as usize] = true;
-            walk.push(g as u64 | EXIT);
-        }
-        walk.extend(analysis.dominator_tree.children(node).iter().map(|&c| c as u64));
-    }
-    retained
+    crate::analysis::summary::topmost_retained(
+        snapshot.root(),
+        &analysis.dominator_tree,
+        &analysis.retained,
+        group_of,
+        groups,
+    )
 }

@@ -206,14 +206,7 @@ fn run_shell(command: &str, round: usize, target_pid: Option<u32>) -> RoundWork 
         cmd.env("LEAKSCOPE_PID", pid.to_string());
     }
     // The load command's output goes to our stderr so that stdout stays the report.
-    match std::io::stderr().as_fd_stdio() {
-        Some(stdio) => {
-            cmd.stdout(stdio);
-        }
-        None => {
-            cmd.stdout(Stdio::null());
-        }
-    }
+    cmd.stdout(std::io::stderr());
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = match cmd.spawn() {
         Ok(child) => child,
@@ -245,18 +238,6 @@ fn run_shell(command: &str, round: usize, target_pid: Option<u32>) -> RoundWork 
                 return work;
             }
         }
-    }
-}
-
-/// `std::io::stderr()` as a `Stdio` for a child (a duplicate of fd 2).
-trait AsFdStdio {
-    fn as_fd_stdio(&self) -> Option<Stdio>;
-}
-
-impl AsFdStdio for std::io::Stderr {
-    fn as_fd_stdio(&self) -> Option<Stdio> {
-        use std::os::fd::AsFd;
-        self.as_fd().try_clone_to_owned().ok().map(Stdio::from)
     }
 }
 
@@ -336,10 +317,7 @@ impl HttpDrive {
                     }
                     return Ok(status);
                 }
-                Err(e) if reused && attempt == 0 => {
-                    let _ = e;
-                    *connection = None;
-                }
+                Err(_) if reused && attempt == 0 => *connection = None,
                 Err(e) => return Err(e),
             }
         }

@@ -178,17 +178,14 @@ pub(crate) fn run(plan: &Plan, quiet: bool) -> anyhow::Result<HuntReport> {
     let progress = Progress { quiet };
     let work_dir = WorkDir::new(plan.keep.as_deref())?;
     let mut session = live::attach(&plan.target, quiet, true)?;
-    let result = drive_and_snapshot(&mut session, plan, &work_dir, &progress);
-    let (gathered, session_ok) = match result {
-        Ok(gathered) => (gathered, true),
+    let gathered = match drive_and_snapshot(&mut session, plan, &work_dir, &progress) {
+        Ok(gathered) => gathered,
         Err(err) => {
             let _ = session.close();
             return Err(err);
         }
     };
-    if session_ok {
-        live::detach(session, quiet)?;
-    }
+    live::detach(session, quiet)?;
     progress.say(format!("analysing {} snapshots …", gathered.snapshots.len()));
     let report = assemble::assemble(gathered, true)?;
     let html = leakscope_report::render_html(&report)?;
@@ -246,6 +243,8 @@ fn drive_and_snapshot(
     progress: &Progress,
 ) -> anyhow::Result<Gathered> {
     let started = Instant::now();
+    // The wall-clock time of `started`, so the memory log carries absolute times as `watch --log` does.
+    let started_unix_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let pid = session.pid();
     let node_version = session.evaluate("process.version").ok().and_then(|v| v.as_str().map(String::from));
     let description = if plan.target.command.is_empty() {
@@ -335,8 +334,7 @@ fn drive_and_snapshot(
             rounds.push(round);
             continue;
         }
-        let gc = |session: &mut Session| session.collect_garbage().map_err(|e| live::to_exit(session.explain(e)));
-        gc(session)?;
+        session.collect_garbage().map_err(|e| live::to_exit(session.explain(e)))?;
         let after_gc = session.memory_usage().ok();
         if let Some(mem) = after_gc {
             memory.push(point(started, &mem));
@@ -362,7 +360,7 @@ fn drive_and_snapshot(
     }
     let profile = if sampling { finish_sampling(session, work_dir, &mut notes) } else { None };
     let profile = profile.map(|(p, path)| (p, Some(path), Some(plan.sample_interval)));
-    write_memory_log(&work_dir.path.join("memory.jsonl"), &memory);
+    write_memory_log(&work_dir.path.join("memory.jsonl"), &memory, started_unix_ms);
     Ok(Gathered {
         target: TargetInfo { description, pid, node_version },
         drive: plan.drive.describe(),
@@ -418,17 +416,18 @@ fn finish_sampling(
     work_dir: &WorkDir,
     notes: &mut Vec<String>,
 ) -> Option<(HeapProfile, PathBuf)> {
-    let text = match session.sampling_profile(PROFILE_TIMEOUT) {
-        Ok(text) => text,
+    let text = match session.finish_sampling(PROFILE_TIMEOUT) {
+        Ok((text, stop_error)) => {
+            if let Some(e) = stop_error {
+                notes.push(format!("stopping the sampling profiler failed ({e}); it may still run in the target"));
+            }
+            text
+        }
         Err(e) => {
             notes.push(format!("the allocation profile could not be read ({e})"));
             let _ = session.stop_sampling(PROFILE_TIMEOUT);
             return None;
         }
-    };
-    let text = match session.stop_sampling(PROFILE_TIMEOUT) {
-        Ok(Some(stopped)) => stopped,
-        _ => text,
     };
     let profile = match HeapProfile::parse(text.as_bytes()) {
         Ok(profile) => profile,
@@ -446,14 +445,12 @@ fn finish_sampling(
 
 /// The memory samples as JSON lines, in the shape `leakscope watch --log` writes (so `report --watch` reads
 /// them back). Best effort: the report does not depend on it.
-fn write_memory_log(path: &Path, memory: &[MemoryPoint]) {
-    let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as f64).unwrap_or(0.0);
-    let last_t = memory.last().map_or(0.0, |p| p.t);
+fn write_memory_log(path: &Path, memory: &[MemoryPoint], started_unix_ms: u64) {
     let _ = write_atomic(path, |out| {
         for p in memory {
             let line = serde_json::json!({
                 "t": p.t,
-                "unix_ms": (now_ms - (last_t - p.t) * 1000.0) as u64,
+                "unix_ms": started_unix_ms + (p.t * 1000.0) as u64,
                 "rss": p.rss,
                 "heap_total": p.heap_total,
                 "heap_used": p.heap_used,

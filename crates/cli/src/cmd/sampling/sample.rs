@@ -181,22 +181,18 @@ fn run_sampling(
         }
     }
     let was_interrupted = interrupted();
-    let text = match session.sampling_profile(PROFILE_TIMEOUT) {
-        Ok(text) => text,
+    // The reply to stopSampling carries the same profile a few microseconds later; it is preferred when the
+    // client could read it.
+    let final_text = match session.finish_sampling(PROFILE_TIMEOUT) {
+        Ok((text, None)) => text,
+        Ok((text, Some(err))) => {
+            eprintln!("warning: HeapProfiler.stopSampling failed ({err}); the profile read just before is used");
+            text
+        }
         Err(err) if err.is_disconnect() || session.is_closed() => {
             return Ok((checkpoint, Ended::TargetGone { error: gone(session, err) }));
         }
         Err(err) => return Err(live::to_exit(err)),
-    };
-    // Stop sampling; its reply carries the same profile a few microseconds later, which is preferred
-    // when the client could read it.
-    let final_text = match session.stop_sampling(PROFILE_TIMEOUT) {
-        Ok(Some(stopped)) => stopped,
-        Ok(None) => text,
-        Err(err) => {
-            eprintln!("warning: HeapProfiler.stopSampling failed ({err}); the profile read just before is used");
-            text
-        }
     };
     Ok((Some(final_text), Ended::Complete { interrupted: was_interrupted }))
 }
