@@ -41,7 +41,14 @@ pub fn load_snapshot(path: &Path, quiet: bool) -> anyhow::Result<HeapSnapshot> {
     drop(file);
     let bar = progress_bar(size, quiet);
     bar.set_message(if gzipped { "gunzip" } else { "reading" });
-    let result = {
+    let result = if !gzipped {
+        // Plain text is read by the parser itself: its number scanning and column filling already keep both
+        // cores busy, and a reader thread would only add a copy of every byte.
+        match File::open(path) {
+            Ok(file) => leakscope_heap::parse(Counting { inner: file, bar: bar.clone() }),
+            Err(e) => Err(leakscope_heap::ParseError::Io { offset: 0, source: e }),
+        }
+    } else {
         let bar = bar.clone();
         let path = path.to_owned();
         let (sender, receiver) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);

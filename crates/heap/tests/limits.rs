@@ -104,3 +104,22 @@ fn more_than_2_pow_32_edges_is_a_clear_error() {
     assert!(matches!(err, ParseError::TooLarge(_) | ParseError::Syntax { .. }), "{err}");
     assert!(err.to_string().contains("2^32"), "{err}");
 }
+
+#[test]
+fn self_sizes_of_4_gib_and_more_are_kept_exactly() {
+    // The root (synthetic) holds a native node of 6 GiB, one of exactly u32::MAX bytes and an ordinary object.
+    let input = Generated::new(vec![
+        text(HEADER),
+        text(concat!(
+            r#""nodes":[9,0,1,0,3, 8,1,3,6442450944,0, 8,1,5,4294967295,0, 3,1,7,40,0],"#,
+            r#""edges":[1,1,5,1,2,10,1,3,15],"strings":["","big"]}"#
+        )),
+    ]);
+    let snapshot = parse(input).unwrap();
+    let sizes: Vec<u64> = (0..4).map(|n| snapshot.raw_self_size(n)).collect();
+    assert_eq!(sizes, [0, 6_442_450_944, 4_294_967_295, 40]);
+    assert_eq!(snapshot.raw_self_sizes(), sizes);
+    let analysis = leakscope_heap::Analysis::new(&snapshot, &Default::default(), &mut |_| {});
+    assert_eq!(analysis.retained[0], 6_442_450_944 + 4_294_967_295 + 40);
+    assert_eq!(analysis.shallow[1], 6_442_450_944);
+}

@@ -14,7 +14,12 @@ pub struct FlowGraph<'a> {
     pub essential: &'a BitVec,
 }
 
-impl FlowGraph<'_> {
+impl<'a> FlowGraph<'a> {
+    /// The snapshot's edges, with `essential` saying which count for retention.
+    pub fn new(snapshot: &'a crate::snapshot::HeapSnapshot, essential: &'a BitVec) -> Self {
+        FlowGraph { first_edge: &snapshot.first_edge, edge_to: &snapshot.edge_to, essential }
+    }
+
     fn node_count(&self) -> usize {
         self.first_edge.len() - 1
     }
@@ -27,6 +32,14 @@ pub struct Dominators {
     pub preorder: Vec<NodeIndex>,
     /// Nodes not reachable from the root through essential edges.
     pub unreachable: u32,
+}
+
+/// Per node during the DFS: its number, and its count of essential retainers (later the next free place in its
+/// retainer list).
+#[derive(Clone, Copy, Default)]
+struct NodeInfo {
+    number: u32,
+    retainers: u32,
 }
 
 /// Per DFS number: semidominator, label and forest ancestor (all DFS numbers), kept together because `eval`
@@ -53,9 +66,10 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
         }
     }
 
-    // DFS numbering over essential edges, iterative; `cursor[k]` is the next edge of the node numbered k.
+    // DFS numbering over essential edges, iterative; `cursor[k]` is the next edge of the node numbered k. The
+    // DFS also counts every node's essential retainers, next to its number: one cache miss for both.
     let len = n + 1;
-    let mut num = vec![0u32; n];
+    let mut info = vec![NodeInfo::default(); n];
     let mut vertex = vec![0u32; len];
     let mut parent = vec![0u32; len];
     let mut cursor = vec![0u32; len];
@@ -63,12 +77,12 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
     let dfs = |start: NodeIndex,
                start_parent: u32,
                count: &mut u32,
-               num: &mut [u32],
+               info: &mut [NodeInfo],
                vertex: &mut [u32],
                parent: &mut [u32],
                cursor: &mut [u32]| {
         *count += 1;
-        num[start as usize] = *count;
+        info[start as usize].number = *count;
         vertex[*count as usize] = start;
         parent[*count as usize] = start_parent;
         cursor[*count as usize] = graph.first_edge[start as usize];
@@ -84,9 +98,11 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
                     continue;
                 }
                 let w = graph.edge_to[e];
-                if num[w as usize] == 0 {
+                let target = &mut info[w as usize];
+                target.retainers += 1;
+                if target.number == 0 {
                     *count += 1;
-                    num[w as usize] = *count;
+                    target.number = *count;
                     vertex[*count as usize] = w;
                     parent[*count as usize] = k;
                     cursor[*count as usize] = graph.first_edge[w as usize];
@@ -98,23 +114,29 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
             k = next;
         }
     };
-    dfs(root, 0, &mut count, &mut num, &mut vertex, &mut parent, &mut cursor);
+    dfs(root, 0, &mut count, &mut info, &mut vertex, &mut parent, &mut cursor);
     let reached = count;
     // The root is number 1.
     if (count as usize) < n {
         for v in 0..n as NodeIndex {
-            if num[v as usize] == 0 && !has_retainer.get(v as usize) {
-                dfs(v, 1, &mut count, &mut num, &mut vertex, &mut parent, &mut cursor);
+            if info[v as usize].number == 0 && !has_retainer.get(v as usize) {
+                dfs(v, 1, &mut count, &mut info, &mut vertex, &mut parent, &mut cursor);
             }
         }
     }
     if (count as usize) < n {
         for v in 0..n as NodeIndex {
-            if num[v as usize] == 0 {
+            if info[v as usize].number == 0 {
                 count += 1;
-                num[v as usize] = count;
+                info[v as usize].number = count;
                 vertex[count as usize] = v;
                 parent[count as usize] = 1;
+                // Never explored: its edges were not counted by the DFS.
+                for e in graph.first_edge[v as usize]..graph.first_edge[v as usize + 1] {
+                    if essential.get(e as usize) {
+                        info[graph.edge_to[e as usize] as usize].retainers += 1;
+                    }
+                }
             }
         }
     }
@@ -123,43 +145,44 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
     let count = count as usize;
 
     // Essential retainers by DFS number, as CSR: `preds[pred_first[k]..pred_first[k + 1]]`, in file order of
-    // the retaining node (as DevTools lists them).
+    // the retaining node (as DevTools lists them). `retainers` turns into each list's fill position.
     let mut pred_first = vec![0u32; count + 2];
-    for (edge, &to) in graph.edge_to.iter().enumerate() {
-        if essential.get(edge) {
-            pred_first[num[to as usize] as usize + 1] += 1;
-        }
+    let mut total = 0u32;
+    for k in 1..=count {
+        pred_first[k] = total;
+        let node = &mut info[vertex[k] as usize];
+        let retainers = node.retainers;
+        node.retainers = total;
+        total += retainers;
     }
-    for k in 0..=count {
-        pred_first[k + 1] += pred_first[k];
-    }
-    let mut preds = vec![0u32; pred_first[count + 1] as usize];
+    pred_first[count + 1] = total;
+    let mut preds = vec![0u32; total as usize];
     for from in 0..n {
-        let from_number = num[from];
+        let from_number = info[from].number;
         for e in graph.first_edge[from]..graph.first_edge[from + 1] {
             if essential.get(e as usize) {
-                let k = num[graph.edge_to[e as usize] as usize] as usize;
-                preds[pred_first[k] as usize] = from_number;
-                pred_first[k] += 1;
+                let target = &mut info[graph.edge_to[e as usize] as usize];
+                preds[target.retainers as usize] = from_number;
+                target.retainers += 1;
             }
         }
     }
-    // `pred_first[k]` now ends list k: shift back to starts.
-    for k in (1..=count + 1).rev() {
-        pred_first[k] = pred_first[k - 1];
-    }
-    pred_first[0] = 0;
-    drop(num);
+    drop(info);
 
-    let mut slots: Vec<Slot> = (0..len as u32).map(|k| Slot { semi: k, label: k, ancestor: 0 }).collect();
+    // Vertices are linked into the forest in decreasing order, each to its DFS parent: everything numbered above
+    // `linked_above` is linked, the rest are forest roots. So `ancestor` starts out as the DFS parent (the
+    // parent array is not kept) and "is v linked" is a comparison.
+    let mut slots: Vec<Slot> =
+        parent.iter().enumerate().map(|(k, &p)| Slot { semi: k as u32, label: k as u32, ancestor: p }).collect();
+    drop(parent);
     let mut compress_stack: Vec<u32> = Vec::new();
-    let mut eval = |v: u32, slots: &mut [Slot]| -> u32 {
-        if slots[v as usize].ancestor == 0 {
+    let mut eval = |v: u32, linked_above: u32, slots: &mut [Slot]| -> u32 {
+        if v <= linked_above {
             return v;
         }
         // Path compression, iteratively: walk up to the last node below the forest root, then fold back.
         let mut u = v;
-        while slots[slots[u as usize].ancestor as usize].ancestor != 0 {
+        while slots[u as usize].ancestor > linked_above {
             compress_stack.push(u);
             u = slots[u as usize].ancestor;
         }
@@ -191,7 +214,7 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
             let candidate = if (pred as usize) < w {
                 pred
             } else {
-                let u = eval(pred, &mut slots);
+                let u = eval(pred, w as u32, &mut slots);
                 slots[u as usize].semi
             };
             semi = semi.min(candidate);
@@ -200,11 +223,11 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
         let s = slots[w].semi as usize;
         link_or_dom[w] = bucket_head[s];
         bucket_head[s] = w as u32;
-        let p = parent[w];
-        slots[w].ancestor = p;
+        // Linking w to its parent: w's ancestor is its parent already.
+        let p = slots[w].ancestor;
         let mut v = std::mem::take(&mut bucket_head[p as usize]);
         while v != 0 {
-            let u = eval(v, &mut slots);
+            let u = eval(v, w as u32 - 1, &mut slots);
             let next = link_or_dom[v as usize];
             link_or_dom[v as usize] = if slots[u as usize].semi < slots[v as usize].semi { u } else { p };
             v = next;
@@ -232,7 +255,6 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
         }
     }
     drop(slots);
-    drop(parent);
 
     let mut idom = vec![0 as NodeIndex; n];
     for k in 1..=count {

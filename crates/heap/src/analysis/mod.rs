@@ -64,8 +64,7 @@ impl Analysis {
 
         let dominator_pass = || {
             let essential = essential::essential_edges(snapshot, &page_owned, &weakmaps);
-            let graph =
-                FlowGraph { first_edge: &snapshot.first_edge, edge_to: &snapshot.edge_to, essential: &essential };
+            let graph = FlowGraph::new(snapshot, &essential);
             dominators::lengauer_tarjan(&graph, root)
         };
         let other_passes = || {

@@ -10,7 +10,7 @@ const MULTIPLE_OWNERS: u32 = u32::MAX - 1;
 /// Returns the shallow size per node. Without user roots (an `exposeInternals` snapshot) or when
 /// `raw` is set, the file's sizes are kept as they are.
 pub fn shallow_sizes(snapshot: &HeapSnapshot, has_user_roots: bool, raw: bool) -> Vec<u64> {
-    let mut sizes = snapshot.node_self_size.clone();
+    let mut sizes = snapshot.raw_self_sizes();
     if !has_user_roots || raw {
         return sizes;
     }

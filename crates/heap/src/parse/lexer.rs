@@ -151,8 +151,37 @@ impl<R: Read> Lexer<R> {
     /// only state carried across refills is whether a value or a separator comes next.
     pub(crate) fn uint_array_batched(
         &mut self,
-        mut sink: impl FnMut(&[u64]) -> Result<(), (usize, String)>,
+        sink: impl FnMut(&[u64]) -> Result<(), (usize, String)>,
     ) -> Result<u64, ParseError> {
+        self.scan_uint_array(&mut Direct { sink })
+    }
+
+    /// Like `uint_array_batched`, with the sink on a thread of its own, so that storing one batch overlaps
+    /// scanning the next. Batches arrive in order; a sink error wins over a later syntax error.
+    pub(crate) fn uint_array_pipelined(
+        &mut self,
+        sink: impl FnMut(&[u64]) -> Result<(), (usize, String)> + Send,
+    ) -> Result<u64, ParseError> {
+        std::thread::scope(|scope| {
+            let (to_sink, batches) = std::sync::mpsc::sync_channel::<(Vec<u64>, u64)>(2);
+            let (give_back, recycled) = std::sync::mpsc::channel::<Vec<u64>>();
+            let worker = scope.spawn(move || -> Result<(), (u64, String)> {
+                let mut sink = sink;
+                for (values, first) in batches {
+                    sink(&values).map_err(|(at, message)| (first + at as u64, message))?;
+                    let _ = give_back.send(values);
+                }
+                Ok(())
+            });
+            let scanned = self.scan_uint_array(&mut Piped { to_sink, recycled });
+            match worker.join().expect("sink thread panicked") {
+                Err((index, message)) => Err(self.sink_error(index, message)),
+                Ok(()) => scanned,
+            }
+        })
+    }
+
+    fn scan_uint_array(&mut self, consumer: &mut impl Consumer) -> Result<u64, ParseError> {
         const MARGIN: usize = 64;
         const FLUSH: usize = 1 << 16;
         self.expect(b'[', "'[' to start an array of numbers")?;
@@ -177,9 +206,7 @@ impl<R: Read> Lexer<R> {
                 let limit = self.end - MARGIN;
                 if let Some(last) = memchr::memrchr(b',', &self.buf[self.pos..limit]).filter(|&c| c > 0) {
                     if !batch.is_empty() {
-                        self.flush_numbers(&mut sink, &batch, count)?;
-                        count += batch.len() as u64;
-                        batch.clear();
+                        count += self.flush_numbers(consumer, &mut batch, count)?;
                     }
                     let (start, stop) = (self.pos, self.pos + last);
                     let middle = if last >= self.parallel_min {
@@ -203,13 +230,11 @@ impl<R: Read> Lexer<R> {
                     let ((a_at, a_after), a_end) = a;
                     self.pos = a_at;
                     after_value = a_after;
-                    self.flush_numbers(&mut sink, &pieces[0], count)?;
-                    count += pieces[0].len() as u64;
+                    count += self.flush_numbers(consumer, &mut pieces[0], count)?;
                     if let (true, true, Some(((b_at, b_after), _))) = (a_at == a_end, a_after, b) {
                         self.pos = b_at;
                         after_value = b_after;
-                        self.flush_numbers(&mut sink, &pieces[1], count)?;
-                        count += pieces[1].len() as u64;
+                        count += self.flush_numbers(consumer, &mut pieces[1], count)?;
                     }
                     if self.pos == stop {
                         continue;
@@ -292,9 +317,7 @@ impl<R: Read> Lexer<R> {
                 return Err(self.syntax(message));
             }
             if closed || batch.len() >= FLUSH {
-                self.flush_numbers(&mut sink, &batch, count)?;
-                count += batch.len() as u64;
-                batch.clear();
+                count += self.flush_numbers(consumer, &mut batch, count)?;
             }
             if closed {
                 self.index = None;
@@ -307,23 +330,27 @@ impl<R: Read> Lexer<R> {
         }
     }
 
-    /// Hands `values` (array indices from `count` on) to the sink; its error names the array index.
+    /// Hands `values` (array indices from `count` on) to the consumer, leaving `values` empty; returns how many
+    /// there were. A sink error names the array index.
     fn flush_numbers(
         &mut self,
-        sink: &mut impl FnMut(&[u64]) -> Result<(), (usize, String)>,
-        values: &[u64],
+        consumer: &mut impl Consumer,
+        values: &mut Vec<u64>,
         count: u64,
-    ) -> Result<(), ParseError> {
-        if values.is_empty() {
-            return Ok(());
+    ) -> Result<u64, ParseError> {
+        let taken = values.len() as u64;
+        if taken > 0 {
+            consumer.take(values, count).map_err(|(index, message)| self.sink_error(index, message))?;
         }
-        sink(values).map_err(|(at, message)| {
-            self.index = Some(count + at as u64);
-            ParseError::Syntax {
-                location: Location { offset: self.offset(), section: self.section, index: self.index },
-                message: format!("{message} (byte offset approximate)"),
-            }
-        })
+        Ok(taken)
+    }
+
+    fn sink_error(&mut self, index: u64, message: String) -> ParseError {
+        self.index = Some(index);
+        ParseError::Syntax {
+            location: Location { offset: self.offset(), section: self.section, index: self.index },
+            message: format!("{message} (byte offset approximate)"),
+        }
     }
 
     /// Reads a JSON string, appending its decoded UTF-8 bytes to `out`. Lone surrogates become U+FFFD;
@@ -523,65 +550,211 @@ impl<R: Read> Lexer<R> {
     }
 }
 
-/// Scans unsigned integers, commas and whitespace in `buf[from..to]` into `out`, eight bytes at a time, starting
-/// after a value or not (`after_value`). Stops at the first byte it does not handle the way the exact scanner in
-/// `uint_array_batched` would — anything else, a number with a fraction or exponent, more than 19 digits — and
-/// returns that position (a token boundary; `to` when it got through) and whether a value came last.
-/// `buf` must hold at least 24 bytes past `to`.
-fn scan_piece(buf: &[u8], from: usize, to: usize, mut after_value: bool, out: &mut Vec<u64>) -> (usize, bool) {
-    out.reserve((to - from) / 3);
-    let mut i = from;
-    while i < to {
-        let b = buf[i];
-        if after_value {
-            match b {
-                b',' => after_value = false,
-                b' ' | b'\n' | b'\r' | b'\t' => {}
-                _ => break,
-            }
-            i += 1;
-            continue;
-        }
-        if is_space(b) {
-            i += 1;
-            continue;
-        }
-        let word = u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
-        let digits = digit_run(word);
-        if digits == 0 {
-            break;
-        }
-        let (mut value, mut end) = (eight_digits(word, digits), i + digits);
-        if digits == 8 {
-            loop {
-                let d = buf[end].wrapping_sub(b'0');
-                if d >= 10 {
-                    break;
-                }
-                value = value.wrapping_mul(10).wrapping_add(d as u64);
-                end += 1;
-                if end - i > 19 {
-                    break;
-                }
-            }
-            if end - i > 19 {
-                // "number too large": left to the exact scanner.
-                break;
-            }
-        }
-        if matches!(buf[end], b'.' | b'e' | b'E') {
-            break;
-        }
-        out.push(value);
-        // The usual separator is taken right away.
-        if buf[end] == b',' && end + 1 < to {
-            i = end + 1;
-        } else {
-            i = end;
-            after_value = true;
-        }
+/// Where scanned numbers go: `take` consumes `values` (array indices from `first` on) and leaves it empty.
+trait Consumer {
+    fn take(&mut self, values: &mut Vec<u64>, first: u64) -> Result<(), (u64, String)>;
+}
+
+/// Calls the sink on the scanning thread.
+struct Direct<F> {
+    sink: F,
+}
+
+impl<F: FnMut(&[u64]) -> Result<(), (usize, String)>> Consumer for Direct<F> {
+    fn take(&mut self, values: &mut Vec<u64>, first: u64) -> Result<(), (u64, String)> {
+        let result = (self.sink)(values).map_err(|(at, message)| (first + at as u64, message));
+        values.clear();
+        result
     }
-    (i, after_value)
+}
+
+/// Sends each batch to the sink thread and carries on with an emptied vector it handed back.
+struct Piped {
+    to_sink: std::sync::mpsc::SyncSender<(Vec<u64>, u64)>,
+    recycled: std::sync::mpsc::Receiver<Vec<u64>>,
+}
+
+impl Consumer for Piped {
+    fn take(&mut self, values: &mut Vec<u64>, first: u64) -> Result<(), (u64, String)> {
+        let mut empty = self.recycled.try_recv().unwrap_or_default();
+        empty.clear();
+        let full = std::mem::replace(values, empty);
+        // A closed channel means the sink failed; `uint_array_pipelined` reports the sink's own error.
+        self.to_sink.send((full, first)).map_err(|_| (first, "the sink stopped".to_string()))
+    }
+}
+
+/// Scans unsigned integers, commas and whitespace in `buf[from..to]` into `out`, 64 bytes at a time, starting
+/// after a value or not (`after_value`). Per block, bit masks of digits, commas and whitespace find where
+/// numbers start and check that numbers and commas alternate; each number is then read from its start a word at a
+/// time, independently of the others. Stops at the first thing the exact scanner in `uint_array_batched` would
+/// handle differently — any other byte, a number with a fraction or exponent, more than 19 digits, two commas or
+/// two numbers in a row — and returns a token boundary before it (`to` when it got through) and whether a value
+/// came last. `buf` must hold at least 64 bytes past `to`.
+fn scan_piece(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut Vec<u64>) -> (usize, bool) {
+    // At most one number per two bytes. Values go into the spare capacity through a local count, because
+    // `Vec::push` reloads and stores the length on every call: a chain through memory that cost more than the
+    // number parsing itself.
+    out.reserve((to - from) / 2 + 2);
+    let taken = out.len();
+    let mut values = Values { spare: out.spare_capacity_mut(), count: 0 };
+    let stopped = scan_blocks(buf, from, to, after_value, &mut values);
+    let count = values.count;
+    // SAFETY: `Values::push` initialised the first `count` elements of the spare capacity.
+    unsafe { out.set_len(taken + count) };
+    stopped
+}
+
+struct Values<'a> {
+    spare: &'a mut [std::mem::MaybeUninit<u64>],
+    count: usize,
+}
+
+impl Values<'_> {
+    #[inline(always)]
+    fn push(&mut self, value: u64) {
+        self.spare[self.count].write(value);
+        self.count += 1;
+    }
+}
+
+fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut Values) -> (usize, bool) {
+    // Where to resume if this piece has to stop: right after the last number taken, or where it began.
+    let mut resume = (from, after_value);
+    let mut expect_value = !after_value;
+    let mut previous_digit = 0u64;
+    let mut block = from;
+    while block < to {
+        let masks = ByteMasks::of(&buf[block..block + 64]);
+        let in_range = if to - block >= 64 { u64::MAX } else { (1u64 << (to - block)) - 1 };
+        let invalid = in_range & !(masks.digit | masks.comma | masks.space);
+        // Only the bytes before the first one this scanner does not handle are looked at.
+        let usable = if invalid == 0 { in_range } else { (1u64 << invalid.trailing_zeros()) - 1 };
+        let digits = masks.digit & usable;
+        let commas = masks.comma & usable;
+        let starts = digits & !((digits << 1) | previous_digit);
+        let tokens = starts | commas;
+        // Tokens must alternate value, comma, value...: with the running parity of tokens (1 at the first, third,
+        // ... token of the block), values sit where the parity says "value expected".
+        let odd = prefix_xor(tokens);
+        let value_slots = if expect_value { odd } else { !odd };
+        if (starts & !value_slots) | (commas & value_slots) != 0 {
+            return resume;
+        }
+        let mut pending = starts;
+        while pending != 0 {
+            let at = block + pending.trailing_zeros() as usize;
+            pending &= pending - 1;
+            match read_number(buf, at) {
+                Some((value, end)) if end <= to && !matches!(buf[end], b'.' | b'e' | b'E') => {
+                    out.push(value);
+                    resume = (end, true);
+                }
+                _ => return resume,
+            }
+        }
+        if tokens.count_ones() % 2 == 1 {
+            expect_value = !expect_value;
+        }
+        if usable != in_range {
+            // Stopped at a byte this scanner does not handle: everything before it is taken.
+            return if expect_value { (block + usable.count_ones() as usize, false) } else { resume };
+        }
+        previous_digit = digits >> 63;
+        block += 64;
+    }
+    (to, !expect_value)
+}
+
+const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// The number of up to 19 digits starting at `buf[at]` (a digit) and where it ends; `None` for longer ones.
+#[inline(always)]
+fn read_number(buf: &[u8], at: usize) -> Option<(u64, usize)> {
+    let word = |i: usize| u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
+    let first = word(at);
+    let run = digit_run(first);
+    if run < 8 {
+        return Some((eight_digits(first, run), at + run));
+    }
+    let high = eight_digits(first, 8);
+    let second = word(at + 8);
+    let run = digit_run(second);
+    if run == 0 {
+        return Some((high, at + 8));
+    }
+    if run < 8 {
+        return Some((high * POW10[run] + eight_digits(second, run), at + 8 + run));
+    }
+    let middle = high * 100_000_000 + eight_digits(second, 8);
+    let third = word(at + 16);
+    match digit_run(third) {
+        0 => Some((middle, at + 16)),
+        run @ 1..=3 => Some((middle * POW10[run] + eight_digits(third, run), at + 16 + run)),
+        _ => None,
+    }
+}
+
+/// Bit `i` set when byte `i` of a 64-byte block is an ASCII digit, a comma, JSON whitespace.
+struct ByteMasks {
+    digit: u64,
+    comma: u64,
+    space: u64,
+}
+
+impl ByteMasks {
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn of(block: &[u8]) -> ByteMasks {
+        use std::arch::x86_64::*;
+        assert!(block.len() >= 64);
+        let mut masks = ByteMasks { digit: 0, comma: 0, space: 0 };
+        // SAFETY: SSE2 is part of x86-64; the four unaligned 16-byte loads stay inside `block` (checked above).
+        unsafe {
+            let zero = _mm_set1_epi8(b'0' as i8);
+            let nine = _mm_set1_epi8(9);
+            let comma = _mm_set1_epi8(b',' as i8);
+            let spaces = [b' ', b'\n', b'\r', b'\t'].map(|b| _mm_set1_epi8(b as i8));
+            for lane in 0..4 {
+                let bytes = _mm_loadu_si128(block.as_ptr().add(lane * 16) as *const __m128i);
+                let offset = _mm_sub_epi8(bytes, zero);
+                let digit = _mm_cmpeq_epi8(_mm_min_epu8(offset, nine), offset);
+                let is_comma = _mm_cmpeq_epi8(bytes, comma);
+                let space = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(bytes, spaces[0]), _mm_cmpeq_epi8(bytes, spaces[1])),
+                    _mm_or_si128(_mm_cmpeq_epi8(bytes, spaces[2]), _mm_cmpeq_epi8(bytes, spaces[3])),
+                );
+                let shift = lane * 16;
+                masks.digit |= (_mm_movemask_epi8(digit) as u16 as u64) << shift;
+                masks.comma |= (_mm_movemask_epi8(is_comma) as u16 as u64) << shift;
+                masks.space |= (_mm_movemask_epi8(space) as u16 as u64) << shift;
+            }
+        }
+        masks
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn of(block: &[u8]) -> ByteMasks {
+        let mut masks = ByteMasks { digit: 0, comma: 0, space: 0 };
+        for (i, &b) in block[..64].iter().enumerate() {
+            masks.digit |= (b.is_ascii_digit() as u64) << i;
+            masks.comma |= ((b == b',') as u64) << i;
+            masks.space |= (is_space(b) as u64) << i;
+        }
+        masks
+    }
+}
+
+/// Bit `i` of the result is the parity of the set bits of `x` at positions `0..=i`.
+#[inline(always)]
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
 }
 
 /// How many of the eight bytes of `word` (first byte lowest) are ASCII digits before the first other byte.
@@ -719,7 +892,7 @@ mod tests {
             Lexer::with_sizes(reader, 256, usize::MAX, usize::MAX)
         };
         let mut values = Vec::new();
-        let result = lexer.uint_array_batched(|batch| {
+        let sink = |batch: &[u64]| {
             for (i, &v) in batch.iter().enumerate() {
                 if Some(values.len() as u64) == fail_at {
                     return Err((i, "sink says no".to_string()));
@@ -727,7 +900,13 @@ mod tests {
                 values.push(v);
             }
             Ok(())
-        });
+        };
+        // The fast scanner with its sink on the same thread or on a thread of its own.
+        let result = if fast && seed.is_multiple_of(2) {
+            lexer.uint_array_pipelined(sink)
+        } else {
+            lexer.uint_array_batched(sink)
+        };
         match result {
             Ok(n) => Ok((values, n)),
             Err(e) => {

@@ -198,7 +198,7 @@ impl<R: Read> Parser<R> {
 
     fn read_nodes(&mut self) -> Result<(), ParseError> {
         let mut sink = NodeSink::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
-        let count = self.lex.uint_array_batched(|batch| sink.push_batch(batch))?;
+        let count = self.lex.uint_array_pipelined(|batch| sink.push_batch(batch))?;
         sink.finish(count)
     }
 
@@ -212,7 +212,7 @@ impl<R: Read> Parser<R> {
 
     fn read_edges(&mut self) -> Result<(), ParseError> {
         let mut sink = EdgeSink::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
-        let count = self.lex.uint_array_batched(|batch| sink.push_batch(batch))?;
+        let count = self.lex.uint_array_pipelined(|batch| sink.push_batch(batch))?;
         self.max_edge_target = sink.finish(count)?;
         Ok(())
     }

@@ -54,7 +54,7 @@ impl<'a> NodeSink<'a> {
             }
             NodeRole::Name => snap.node_name.push(to_u32(v, "node name")?),
             NodeRole::Id => snap.node_id.push(to_u32(v, "node id")?),
-            NodeRole::SelfSize => snap.node_self_size.push(v),
+            NodeRole::SelfSize => snap.push_self_size(v),
             NodeRole::EdgeCount => {
                 let first =
                     u32::try_from(self.edge_total).map_err(|_| "more than 2^32 edges are not supported".to_string())?;
@@ -107,7 +107,7 @@ impl<'a> NodeSink<'a> {
             snap.node_type.push(code);
             snap.node_name.push(to_u32(record[name], "node name").map_err(|m| (i + name, m))?);
             snap.node_id.push(to_u32(record[id], "node id").map_err(|m| (i + id, m))?);
-            snap.node_self_size.push(record[size]);
+            snap.push_self_size(record[size]);
             if self.edge_total > u32::MAX as u64 {
                 return Err((i + edges, "more than 2^32 edges are not supported".to_string()));
             }
