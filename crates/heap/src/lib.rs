@@ -15,6 +15,8 @@ pub mod units;
 
 pub use analysis::{Analysis, AnalysisOptions};
 pub use error::{Location, ParseError};
+#[doc(hidden)]
+pub use parse::check_number_scanners;
 pub use parse::{parse, parse_bytes};
 pub use snapshot::{
     AllocationTrace, EdgeIndex, EdgeType, HeapSnapshot, NodeIndex, NodeType, SnapshotInfo, SourceLocation,

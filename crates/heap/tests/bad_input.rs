@@ -146,3 +146,20 @@ fn fuzz_seeds_parse() {
     let escapes = parse_bytes(&std::fs::read(dir.join("escapes.json")).unwrap()).unwrap();
     assert_eq!(escapes.node_name(2), "Fé😀o\n");
 }
+
+#[test]
+fn number_fuzz_seeds_read_the_same_with_both_scanners() {
+    // As the `numbers` fuzz target reads them: eight bytes of layout seed, then the array's text after its '['.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/numbers");
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let (seed, body) = data.split_first_chunk::<8>().unwrap();
+        let text = [b"[".as_slice(), body].concat();
+        for layout in 0..50 {
+            leakscope_heap::check_number_scanners(&text, u64::from_le_bytes(*seed).wrapping_add(layout));
+        }
+        seeds += 1;
+    }
+    assert!(seeds >= 2);
+}

@@ -803,6 +803,87 @@ pub(crate) fn describe(b: u8) -> String {
     }
 }
 
+/// The fast scanner checked against the exact one: used by the unit tests and by the `numbers` fuzz target.
+pub(crate) mod agreement {
+    use super::Lexer;
+    use std::io::Read;
+
+    pub(crate) fn xorshift(mut x: u64) -> u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+
+    /// Hands out its input in pieces of varying size.
+    struct Choppy {
+        data: Vec<u8>,
+        at: usize,
+        seed: u64,
+    }
+
+    impl Read for Choppy {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.seed = xorshift(self.seed);
+            let n = (1 + (self.seed % 700) as usize).min(buf.len()).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    pub(crate) type Outcome = Result<(Vec<u64>, u64), (String, Option<u64>, Option<u64>)>;
+
+    pub(crate) fn scan_with(text: &[u8], seed: u64, fast: bool, fail_at: Option<u64>) -> Outcome {
+        let reader = Choppy { data: text.to_vec(), at: 0, seed };
+        let mut lexer = if fast {
+            Lexer::with_sizes(reader, 256 + (seed % 512) as usize, 1 + (seed % 100) as usize, (seed % 300) as usize)
+        } else {
+            Lexer::with_sizes(reader, 256, usize::MAX, usize::MAX)
+        };
+        let mut values = Vec::new();
+        let sink = |batch: &[u64]| {
+            for (i, &v) in batch.iter().enumerate() {
+                if Some(values.len() as u64) == fail_at {
+                    return Err((i, "sink says no".to_string()));
+                }
+                values.push(v);
+            }
+            Ok(())
+        };
+        // The fast scanner with its sink on the same thread or on a thread of its own.
+        let result = if fast && seed.is_multiple_of(2) {
+            lexer.uint_array_pipelined(sink)
+        } else {
+            lexer.uint_array_batched(sink)
+        };
+        match result {
+            Ok(n) => Ok((values, n)),
+            Err(e) => {
+                let mut message = e.to_string();
+                // Sink errors give the array index exactly and the byte offset approximately.
+                let offset = if message.contains("approximate") {
+                    message = message.split_once(": ").map_or(message.clone(), |(_, rest)| rest.to_string());
+                    None
+                } else {
+                    e.offset()
+                };
+                Err((message, offset, lexer.index))
+            }
+        }
+    }
+
+    /// Panics when the fast scanner (three random buffer layouts) and the exact scanner disagree about `text`
+    /// in any way: values, count, error message, byte offset or array index.
+    pub fn check(text: &[u8], seed: u64, fail_at: Option<u64>) {
+        let exact = scan_with(text, seed, false, fail_at);
+        for trial in 0..3 {
+            let fast = scan_with(text, xorshift(seed.wrapping_add(trial)), true, fail_at);
+            assert_eq!(fast, exact, "seed {seed}, trial {trial}: {}", String::from_utf8_lossy(text));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -858,70 +939,7 @@ mod tests {
         }
     }
 
-    fn xorshift(mut x: u64) -> u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
-
-    /// Hands out its input in pieces of varying size.
-    struct Choppy {
-        data: Vec<u8>,
-        at: usize,
-        seed: u64,
-    }
-
-    impl Read for Choppy {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            self.seed = xorshift(self.seed);
-            let n = (1 + (self.seed % 700) as usize).min(buf.len()).min(self.data.len() - self.at);
-            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
-            self.at += n;
-            Ok(n)
-        }
-    }
-
-    type Outcome = Result<(Vec<u64>, u64), (String, Option<u64>, Option<u64>)>;
-
-    fn scan_with(text: &[u8], seed: u64, fast: bool, fail_at: Option<u64>) -> Outcome {
-        let reader = Choppy { data: text.to_vec(), at: 0, seed };
-        let mut lexer = if fast {
-            Lexer::with_sizes(reader, 256 + (seed % 512) as usize, 1 + (seed % 100) as usize, (seed % 300) as usize)
-        } else {
-            Lexer::with_sizes(reader, 256, usize::MAX, usize::MAX)
-        };
-        let mut values = Vec::new();
-        let sink = |batch: &[u64]| {
-            for (i, &v) in batch.iter().enumerate() {
-                if Some(values.len() as u64) == fail_at {
-                    return Err((i, "sink says no".to_string()));
-                }
-                values.push(v);
-            }
-            Ok(())
-        };
-        // The fast scanner with its sink on the same thread or on a thread of its own.
-        let result = if fast && seed.is_multiple_of(2) {
-            lexer.uint_array_pipelined(sink)
-        } else {
-            lexer.uint_array_batched(sink)
-        };
-        match result {
-            Ok(n) => Ok((values, n)),
-            Err(e) => {
-                let mut message = e.to_string();
-                // Sink errors give the array index exactly and the byte offset approximately.
-                let offset = if message.contains("approximate") {
-                    message = message.split_once(": ").map_or(message.clone(), |(_, rest)| rest.to_string());
-                    None
-                } else {
-                    e.offset()
-                };
-                Err((message, offset, lexer.index))
-            }
-        }
-    }
+    use super::agreement::{scan_with, xorshift};
 
     #[test]
     fn word_scanner_agrees_with_the_exact_scanner() {

@@ -18,6 +18,14 @@ pub fn parse<R: Read>(reader: R) -> Result<HeapSnapshot, ParseError> {
     Parser::new(reader).run()
 }
 
+/// Reads `text` as a JSON array of unsigned integers with the fast number scanner (three random buffer layouts
+/// chosen by `seed`) and with the exact one, and panics if they disagree in any way. For the `numbers` fuzz
+/// target; not part of the API.
+#[doc(hidden)]
+pub fn check_number_scanners(text: &[u8], seed: u64) {
+    lexer::agreement::check(text, seed, None);
+}
+
 /// Parses a snapshot held in memory.
 pub fn parse_bytes(bytes: &[u8]) -> Result<HeapSnapshot, ParseError> {
     parse(bytes)
