@@ -5,6 +5,9 @@ use crate::strings::StringTable;
 
 /// A node index (ordinal) in file order; the root is 0. V8 caps a snapshot at about 2^28 nodes.
 pub type NodeIndex = u32;
+/// Snapshots must have fewer nodes than this (V8 caps them near 2^28), so node numbers leave the top bit of a
+/// `u32` free for flags.
+pub const MAX_NODES: u64 = 1 << 31;
 /// An edge index (ordinal) in file order.
 pub type EdgeIndex = u32;
 

@@ -34,6 +34,9 @@ pub struct Dominators {
     pub unreachable: u32,
 }
 
+/// Flags the first entry of each retainer list (DFS numbers stay below 2^31).
+const FIRST_RETAINER: u32 = 1 << 31;
+
 /// Per node during the DFS: its number, and its count of essential retainers (later the next free place in its
 /// retainer list).
 #[derive(Clone, Copy, Default)]
@@ -144,25 +147,34 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
     drop(has_retainer);
     let count = count as usize;
 
-    // Essential retainers by DFS number, as CSR: `preds[pred_first[k]..pred_first[k + 1]]`, in file order of
-    // the retaining node (as DevTools lists them). `retainers` turns into each list's fill position.
-    let mut pred_first = vec![0u32; count + 2];
-    let mut total = 0u32;
+    // Essential retainers by DFS number, list after list in number order, each list in file order of the
+    // retaining node (as DevTools lists them). The main loop walks the lists backwards, so instead of an offsets
+    // array the first entry of each list carries a flag, and vertices without any list are marked in a bit
+    // vector (DFS numbers are below 2^31: the parser rejects bigger snapshots). `retainers` turns into each
+    // list's fill position.
+    let mut no_retainers = BitVec::new(count + 1);
+    let mut total = 0usize;
     for k in 1..=count {
-        pred_first[k] = total;
         let node = &mut info[vertex[k] as usize];
         let retainers = node.retainers;
-        node.retainers = total;
-        total += retainers;
+        node.retainers = total as u32;
+        if retainers == 0 {
+            no_retainers.set(k);
+        }
+        total += retainers as usize;
     }
-    pred_first[count + 1] = total;
-    let mut preds = vec![0u32; total as usize];
+    let mut preds = vec![0u32; total];
+    for k in 1..=count {
+        if !no_retainers.get(k) {
+            preds[info[vertex[k] as usize].retainers as usize] = FIRST_RETAINER;
+        }
+    }
     for from in 0..n {
         let from_number = info[from].number;
         for e in graph.first_edge[from]..graph.first_edge[from + 1] {
             if essential.get(e as usize) {
                 let target = &mut info[graph.edge_to[e as usize] as usize];
-                preds[target.retainers as usize] = from_number;
+                preds[target.retainers as usize] |= from_number;
                 target.retainers += 1;
             }
         }
@@ -201,23 +213,30 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
     // has been processed its link is no longer needed, and its slot holds its dominator instead.
     let mut bucket_head = vec![0u32; len];
     let mut link_or_dom = vec![0u32; len];
+    let mut list_end = preds.len();
     for w in (2..=count).rev() {
-        let (from, to) = (pred_first[w] as usize, pred_first[w + 1] as usize);
-        if from == to {
-            // No essential retainers: the root is its only predecessor.
-            slots[w].semi = slots[1].semi;
-        }
         let mut semi = slots[w].semi;
-        for &pred in &preds[from..to] {
-            // A retainer numbered below w is not processed yet: it is not in the forest (eval returns it) and
-            // its semidominator is still its own number. Only the others need a lookup.
-            let candidate = if (pred as usize) < w {
-                pred
-            } else {
-                let u = eval(pred, w as u32, &mut slots);
-                slots[u as usize].semi
-            };
-            semi = semi.min(candidate);
+        if no_retainers.get(w) {
+            // No essential retainers: the root is its only predecessor.
+            semi = slots[1].semi;
+        } else {
+            loop {
+                list_end -= 1;
+                let entry = preds[list_end];
+                let pred = entry & !FIRST_RETAINER;
+                // A retainer numbered below w is not processed yet: it is not in the forest (eval returns it) and
+                // its semidominator is still its own number. Only the others need a lookup.
+                let candidate = if (pred as usize) < w {
+                    pred
+                } else {
+                    let u = eval(pred, w as u32, &mut slots);
+                    slots[u as usize].semi
+                };
+                semi = semi.min(candidate);
+                if entry & FIRST_RETAINER != 0 {
+                    break;
+                }
+            }
         }
         slots[w].semi = semi;
         let s = slots[w].semi as usize;
@@ -234,7 +253,7 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
         }
     }
     drop(preds);
-    drop(pred_first);
+    drop(no_retainers);
     // Vertices left in buckets that were never processed (members of unreachable cliques) have no dominator
     // found yet: 0, which like DevTools' index 0 maps to the root below.
     for &head in &bucket_head[1..] {

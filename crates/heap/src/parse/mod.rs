@@ -360,6 +360,10 @@ impl<R: Read> Parser<R> {
         if node_count == 0 {
             return Err(ParseError::Inconsistent("the snapshot has no nodes (not even the root)".into()));
         }
+        if node_count >= crate::snapshot::MAX_NODES {
+            // The analysis keeps a flag bit beside node numbers; V8 itself stops near 2^28 nodes.
+            return Err(ParseError::TooLarge(format!("{node_count} nodes; at most 2^31 - 1 are supported")));
+        }
         let declared_edges = *snap.first_edge.last().unwrap_or(&0) as u64;
         let actual_edges = snap.edge_to.len() as u64;
         if declared_edges != actual_edges {
