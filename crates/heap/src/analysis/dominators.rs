@@ -61,13 +61,6 @@ struct Slot {
 pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
     let n = graph.node_count();
     let essential = graph.essential;
-    // Nodes with at least one essential retainer; the others are explored from the root (DevTools' orphans).
-    let mut has_retainer = BitVec::new(n);
-    for (edge, &to) in graph.edge_to.iter().enumerate() {
-        if essential.get(edge) {
-            has_retainer.set(to as usize);
-        }
-    }
 
     // DFS numbering over essential edges, iterative; `cursor[k]` is the next edge of the node numbered k. The
     // DFS also counts every node's essential retainers, next to its number: one cache miss for both.
@@ -121,6 +114,14 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
     let reached = count;
     // The root is number 1.
     if (count as usize) < n {
+        // Nodes with at least one essential retainer; the others are explored from the root (DevTools'
+        // orphans). Only needed, and so only computed, when the root does not reach everything.
+        let mut has_retainer = BitVec::new(n);
+        for (edge, &to) in graph.edge_to.iter().enumerate() {
+            if essential.get(edge) {
+                has_retainer.set(to as usize);
+            }
+        }
         for v in 0..n as NodeIndex {
             if info[v as usize].number == 0 && !has_retainer.get(v as usize) {
                 dfs(v, 1, &mut count, &mut info, &mut vertex, &mut parent, &mut cursor);
@@ -144,7 +145,6 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
         }
     }
     drop(cursor);
-    drop(has_retainer);
     let count = count as usize;
 
     // Essential retainers by DFS number, list after list in number order, each list in file order of the
