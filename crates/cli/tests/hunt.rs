@@ -3,6 +3,8 @@
 //! scenarios' own scorer; the demo's leaks all found; the HTML report checked in headless Chromium; an
 //! attached process left as it was found; Ctrl-C stops a launched app with no orphans.
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "../../heap/tests/common/mod.rs"]
 mod common;
 
@@ -46,14 +48,7 @@ fn per_round(name: &str) -> u64 {
 fn score(report: &Value, truth: &Path, dir: &Path) -> Value {
     let leaks = dir.join("leaks.json");
     std::fs::write(&leaks, serde_json::to_string(&report["leaks"]).unwrap()).unwrap();
-    let out = Command::new("node")
-        .arg(shared_dir().join("scenarios/tools/score.js"))
-        .arg(truth)
-        .arg(&leaks)
-        .output()
-        .unwrap();
-    let line = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("scorer said: {line}"))
+    common::score_leak_report(truth, &leaks)
 }
 
 /// Runs `hunt` or `demo` with --json, the report in DIR/report.html and the files kept in DIR/snapshots.
@@ -356,14 +351,7 @@ fn ctrl_c_stops_a_launched_app_without_orphans() {
     std::thread::sleep(Duration::from_millis(1500));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(hunt.id() as i32, libc::SIGINT) };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = hunt.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "hunt did not stop on Ctrl-C");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = child::wait_within(&mut hunt, Duration::from_secs(20), || "hunt did not stop on Ctrl-C".into());
     assert_eq!(status.code(), Some(130), "interrupted");
     assert!(!leakscope_inspector::procfs::is_alive(app_pid), "the launched app {app_pid} was stopped");
     assert!(!dir.join("report.html").exists(), "no half report");

@@ -42,14 +42,7 @@ fn leaks_and_score(name: &str, truth: &Path, files: &[PathBuf]) -> (i32, serde_j
     std::fs::write(&report, &output.stdout).unwrap();
     let code = output.status.code().unwrap_or(-1);
     assert!(code == 0 || code == 1, "leaks failed: {}", String::from_utf8_lossy(&output.stderr));
-    let score = Command::new("node")
-        .arg(shared_dir().join("scenarios/tools/score.js"))
-        .arg(truth)
-        .arg(&report)
-        .output()
-        .unwrap();
-    let line = String::from_utf8(score.stdout).unwrap();
-    (code, serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("scorer said: {line}")))
+    (code, common::score_leak_report(truth, &report))
 }
 
 fn check_scenario(name: &str) {

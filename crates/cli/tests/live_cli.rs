@@ -2,6 +2,9 @@
 //! Every process started here is killed by a guard, even when a test fails. The long verdict checks
 //! (leak within 30 s, controls clean over 60 s) are `#[ignore]`d: run them with `-- --ignored`.
 
+#[path = "support/child.rs"]
+mod child;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -431,14 +434,7 @@ fn ctrl_c_ends_a_watch_with_a_verdict_and_closes_the_inspector() {
     assert_eq!(target, app.pid());
     std::thread::sleep(Duration::from_millis(800));
     let _ = Command::new("kill").args(["-INT", &watch.pid().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = watch.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "watch did not stop on SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = child::wait_within(&mut watch.0, Duration::from_secs(10), || "watch did not stop on SIGINT".into());
     assert_eq!(status.code(), Some(0));
     let log = std::fs::read_to_string(dir.join("w.jsonl")).unwrap();
     assert!(log.lines().last().unwrap().contains("\"type\":\"verdict\""), "{log}");

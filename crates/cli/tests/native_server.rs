@@ -3,6 +3,8 @@
 //! A dump is taken over the control socket while the load runs; the server then exits normally, with a final dump
 //! and the same request count as the client.
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "native_common.rs"]
 mod common;
 use common::*;
@@ -145,16 +147,9 @@ fn node_http_server_under_load_with_a_dump_mid_load() {
     quit.write_all(b"GET /quit HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
     let _ = quit.read_to_end(&mut Vec::new());
     let mut server = reaper.0.pop().unwrap();
-    let status = loop {
-        if let Some(s) = server.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = server.kill();
-            panic!("the server did not exit after /quit (deadlock?); stderr:\n{}", err_seen.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = child::wait_within(&mut server, deadline.saturating_duration_since(Instant::now()), || {
+        format!("the server did not exit after /quit (deadlock?); stderr:\n{}", err_seen.join("\n"))
+    });
     let mut report = String::new();
     BufReader::new(server_out).read_to_string(&mut report).unwrap();
     err_seen.extend(server_err.try_iter());

@@ -1,6 +1,8 @@
 //! Stress: 16 threads in a malloc/free/realloc storm over every interposed function, plus fork+exec of a child,
 //! under the preload with a small interval (many samples): same output as without it, no crash or deadlock.
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "native_common.rs"]
 mod common;
 use common::*;
@@ -25,17 +27,9 @@ fn threads_fork_and_exec_under_the_preload() {
         .spawn()
         .unwrap();
     // Bounded: a deadlock fails the test instead of hanging it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("stress program did not finish in 120 s under the preload (deadlock?)");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    child::wait_within(&mut child, Duration::from_secs(120), || {
+        "stress program did not finish in 120 s under the preload (deadlock?)".into()
+    });
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "status {}", out.status);
     let a = std::fs::read_to_string(&plain).unwrap();

@@ -8,6 +8,8 @@
 //!   `summary --allocated-by` puts that site at the top by count and `show` gives a leaked object's stack;
 //! - `summary --allocated-by` on an ordinary snapshot exits 2 and points to `timeline`.
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/pprof_format.rs"]
 mod pprof_format;
 use pprof_format::pprof_format;
@@ -94,18 +96,7 @@ fn run(cmd: &mut Command, timeout: Duration) -> (bool, String, String) {
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = child::wait_within(&mut child, timeout, || format!("{cmd:?} did not finish within {timeout:?}"));
     (status.success(), out_thread.join().unwrap(), err_thread.join().unwrap())
 }
 
@@ -258,14 +249,7 @@ fn sample_attributes_live_bytes_to_make_record() {
         serde_json::from_str(&wait_line(&node_lines, "{", Duration::from_secs(20))).expect("records.js result");
     let mut stdout = String::new();
     sampler.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = sampler.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "leakscope sample did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = child::wait_within(&mut sampler, Duration::from_secs(30), || "leakscope sample did not finish".into());
     let errors: Vec<String> = rx.try_iter().collect();
     assert!(status.success(), "leakscope sample failed: {errors:?}");
     let report: Value = serde_json::from_str(&stdout).unwrap();

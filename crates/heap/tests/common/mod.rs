@@ -88,3 +88,16 @@ pub fn load(path: &Path) -> leakscope_heap::HeapSnapshot {
     let file = std::fs::File::open(path).unwrap();
     leakscope_heap::parse(std::io::BufReader::new(file)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// Scores a leak report (the JSON of `leakscope leaks`, in a file) against a scenario's truth file with the
+/// scenarios' own scorer, `shared/scenarios/tools/score.js`; returns the scorer's JSON line.
+pub fn score_leak_report(truth: &Path, report: &Path) -> serde_json::Value {
+    let out = Command::new("node")
+        .arg(shared_dir().join("scenarios/tools/score.js"))
+        .arg(truth)
+        .arg(report)
+        .output()
+        .expect("node runs the scorer");
+    let line = String::from_utf8(out.stdout).expect("the scorer writes UTF-8");
+    serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("scorer said: {line}"))
+}
