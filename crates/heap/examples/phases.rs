@@ -2,7 +2,7 @@
 //! Used by bench/ to see where the time goes; `leakscope summary` is what users run.
 //!
 //! Per phase: wall time, CPU time of the whole process (both threads; on a shared machine the CPU time is the
-//! steadier figure), and peak RSS so far (VmHWM, Linux only).
+//! steadier figure), peak RSS so far and RSS at its end (VmHWM, VmRSS; Linux only).
 
 use leakscope_heap::{Analysis, AnalysisOptions};
 use std::time::Instant;
@@ -19,10 +19,11 @@ impl Mark {
 
     fn line(&self, what: &str) -> String {
         format!(
-            "{what:<52} wall {:>6.3}s  cpu {:>6.3}s  peak RSS {:>5} MB",
+            "{what:<52} wall {:>6.3}s  cpu {:>6.3}s  peak RSS {:>5} MB  RSS after {:>5} MB",
             self.wall.elapsed().as_secs_f64(),
             cpu_seconds() - self.cpu,
-            peak_rss_mb()
+            status_mb("VmHWM:"),
+            status_mb("VmRSS:")
         )
     }
 }
@@ -35,11 +36,12 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn peak_rss_mb() -> u64 {
+/// A memory figure from /proc/self/status (VmHWM: peak RSS, VmRSS: current), in MiB.
+fn status_mb(key: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb / 1024)
 }

@@ -1,4 +1,5 @@
-//! Immediate dominators by Lengauer–Tarjan (1979), "simple" link/eval with path compression, fully iterative.
+//! Immediate dominators by semi-NCA (Lengauer–Tarjan semidominators, then nearest common ancestors), fully
+//! iterative.
 //!
 //! Nodes that the root cannot reach are handled the way Chrome DevTools does, so that the numbers match:
 //! nodes whose retainers are all non-essential (or that have none) are parented to the root and explored
@@ -34,86 +35,98 @@ pub struct Dominators {
     pub unreachable: u32,
 }
 
-/// Flags the first entry of each retainer list (DFS numbers stay below 2^31).
-const FIRST_RETAINER: u32 = 1 << 31;
-
-/// Per node during the DFS: its number, and its count of essential retainers (later the next free place in its
-/// retainer list).
-#[derive(Clone, Copy, Default)]
-struct NodeInfo {
-    number: u32,
-    retainers: u32,
+/// The DFS over essential edges, iterative. Per node its DFS number; per DFS number its node, DFS parent, the
+/// smallest retainer numbered below it (the parent at first), its count of retainers numbered above it, and the
+/// next edge to explore.
+struct Dfs<'g, 'a> {
+    graph: &'g FlowGraph<'a>,
+    number: Vec<u32>,
+    vertex: Vec<u32>,
+    parent: Vec<u32>,
+    semi: Vec<u32>,
+    upper: Vec<u32>,
+    cursor: Vec<u32>,
+    count: u32,
 }
 
-/// Per DFS number: semidominator, label and forest ancestor (all DFS numbers), kept together because `eval`
-/// reads all three along a path.
-#[derive(Clone, Copy, Default)]
-struct Slot {
-    semi: u32,
-    label: u32,
-    ancestor: u32,
-}
-
-/// Lengauer–Tarjan in DFS-number space: after the DFS every array is indexed by DFS number (1-based; 0 means
-/// "none"), and the retainers are listed by number too, so the main loop walks its arrays in order. The steps
-/// and tie-breaks are those of the textbook algorithm on vertex ids, which DevTools runs; only the indexing
-/// differs.
-pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
-    let n = graph.node_count();
-    let essential = graph.essential;
-
-    // DFS numbering over essential edges, iterative; `cursor[k]` is the next edge of the node numbered k. The
-    // DFS also counts every node's essential retainers, next to its number: one cache miss for both.
-    let len = n + 1;
-    let mut info = vec![NodeInfo::default(); n];
-    let mut vertex = vec![0u32; len];
-    let mut parent = vec![0u32; len];
-    let mut cursor = vec![0u32; len];
-    let mut count = 0u32;
-    let dfs = |start: NodeIndex,
-               start_parent: u32,
-               count: &mut u32,
-               info: &mut [NodeInfo],
-               vertex: &mut [u32],
-               parent: &mut [u32],
-               cursor: &mut [u32]| {
-        *count += 1;
-        info[start as usize].number = *count;
-        vertex[*count as usize] = start;
-        parent[*count as usize] = start_parent;
-        cursor[*count as usize] = graph.first_edge[start as usize];
-        let mut k = *count;
+impl Dfs<'_, '_> {
+    fn explore(&mut self, start: NodeIndex, start_parent: u32) {
+        let graph = self.graph;
+        let first = self.number_node(start, start_parent);
+        let mut k = first;
         while k != start_parent {
-            let end = graph.first_edge[vertex[k as usize] as usize + 1];
-            let mut next = parent[k as usize];
-            let mut edge = cursor[k as usize];
+            let end = graph.first_edge[self.vertex[k as usize] as usize + 1];
+            let mut next = self.parent[k as usize];
+            let mut edge = self.cursor[k as usize];
             while edge < end {
                 let e = edge as usize;
                 edge += 1;
-                if !essential.get(e) {
+                if !graph.essential.get(e) {
                     continue;
                 }
                 let w = graph.edge_to[e];
-                let target = &mut info[w as usize];
-                target.retainers += 1;
-                if target.number == 0 {
-                    *count += 1;
-                    target.number = *count;
-                    vertex[*count as usize] = w;
-                    parent[*count as usize] = k;
-                    cursor[*count as usize] = graph.first_edge[w as usize];
-                    next = *count;
+                let t = self.number[w as usize];
+                if t == 0 {
+                    next = self.number_node(w, k);
                     break;
                 }
+                if t > k {
+                    if k < self.semi[t as usize] {
+                        self.semi[t as usize] = k;
+                    }
+                } else if t < k && t > 1 {
+                    self.upper[t as usize] += 1;
+                }
             }
-            cursor[k as usize] = edge;
+            self.cursor[k as usize] = edge;
             k = next;
         }
+    }
+
+    #[inline]
+    fn number_node(&mut self, node: NodeIndex, parent: u32) -> u32 {
+        self.count += 1;
+        let c = self.count as usize;
+        self.number[node as usize] = self.count;
+        self.vertex[c] = node;
+        self.parent[c] = parent;
+        self.semi[c] = parent;
+        self.cursor[c] = self.graph.first_edge[node as usize];
+        self.count
+    }
+}
+
+/// Semi-NCA (Georgiadis and Tarjan): Lengauer–Tarjan's semidominators, computed with path compression in
+/// reverse DFS order, then each immediate dominator as the nearest common ancestor of its DFS parent and its
+/// semidominator in the dominator tree built so far, in DFS order. No buckets.
+///
+/// Everything works in DFS-number space (1-based; 0 means "none"). Only the retainers numbered *above* a vertex
+/// need a forest lookup: those numbered below count with their own number, so the DFS keeps just the smallest
+/// of them (the parent included) and lists the others. Path compression carries the smallest semidominator on
+/// the path (not the vertex holding it, which the bucket step of Lengauer–Tarjan needed), so `eval` reads one
+/// array.
+///
+/// Nodes the root does not reach follow DevTools: nodes without any essential retainer hang off the root and are
+/// explored from there; whatever is still unreached (cliques holding each other) gets the root as dominator —
+/// what DevTools' Lengauer–Tarjan ends up with for them (their semidominator buckets are never processed), and
+/// they have no influence on the other nodes' dominators.
+pub fn immediate_dominators(graph: &FlowGraph, root: NodeIndex) -> Dominators {
+    let n = graph.node_count();
+    let essential = graph.essential;
+    let len = n + 1;
+    let mut dfs = Dfs {
+        graph,
+        number: vec![0u32; n],
+        vertex: vec![0u32; len],
+        parent: vec![0u32; len],
+        semi: vec![0u32; len],
+        upper: vec![0u32; len + 1],
+        cursor: vec![0u32; len],
+        count: 0,
     };
-    dfs(root, 0, &mut count, &mut info, &mut vertex, &mut parent, &mut cursor);
-    let reached = count;
-    // The root is number 1.
-    if (count as usize) < n {
+    dfs.explore(root, 0);
+    let reached = dfs.count;
+    if (dfs.count as usize) < n {
         // Nodes with at least one essential retainer; the others are explored from the root (DevTools'
         // orphans). Only needed, and so only computed, when the root does not reach everything.
         let mut has_retainer = BitVec::new(n);
@@ -123,163 +136,101 @@ pub fn lengauer_tarjan(graph: &FlowGraph, root: NodeIndex) -> Dominators {
             }
         }
         for v in 0..n as NodeIndex {
-            if info[v as usize].number == 0 && !has_retainer.get(v as usize) {
-                dfs(v, 1, &mut count, &mut info, &mut vertex, &mut parent, &mut cursor);
+            if dfs.number[v as usize] == 0 && !has_retainer.get(v as usize) {
+                dfs.explore(v, 1);
             }
         }
     }
-    if (count as usize) < n {
-        for v in 0..n as NodeIndex {
-            if info[v as usize].number == 0 {
-                count += 1;
-                info[v as usize].number = count;
-                vertex[count as usize] = v;
-                parent[count as usize] = 1;
-                // Never explored: its edges were not counted by the DFS.
-                for e in graph.first_edge[v as usize]..graph.first_edge[v as usize + 1] {
-                    if essential.get(e as usize) {
-                        info[graph.edge_to[e as usize] as usize].retainers += 1;
-                    }
-                }
-            }
-        }
-    }
+    let Dfs { mut number, mut vertex, mut parent, mut semi, mut upper, cursor, mut count, .. } = dfs;
     drop(cursor);
+    let explored = count as usize;
+    // Members of unreachable cliques: numbered (they are in the preorder) but not explored.
+    for v in 0..n as NodeIndex {
+        if number[v as usize] == 0 {
+            count += 1;
+            number[v as usize] = count;
+            vertex[count as usize] = v;
+        }
+    }
     let count = count as usize;
 
-    // Essential retainers by DFS number, list after list in number order, each list in file order of the
-    // retaining node (as DevTools lists them). The main loop walks the lists backwards, so instead of an offsets
-    // array the first entry of each list carries a flag, and vertices without any list are marked in a bit
-    // vector (DFS numbers are below 2^31: the parser rejects bigger snapshots). `retainers` turns into each
-    // list's fill position.
-    let mut no_retainers = BitVec::new(count + 1);
-    let mut total = 0usize;
-    for k in 1..=count {
-        let node = &mut info[vertex[k] as usize];
-        let retainers = node.retainers;
-        node.retainers = total as u32;
-        if retainers == 0 {
-            no_retainers.set(k);
-        }
-        total += retainers as usize;
+    // Retainers numbered above each vertex, list after list in number order: `upper[k]` becomes the start of
+    // k's list, then (once filled) its end, which is also the start of k + 1's.
+    let mut total = 0u32;
+    for slot in &mut upper[..=explored] {
+        let c = *slot;
+        *slot = total;
+        total += c;
     }
-    let mut preds = vec![0u32; total];
-    for k in 1..=count {
-        if !no_retainers.get(k) {
-            preds[info[vertex[k] as usize].retainers as usize] = FIRST_RETAINER;
-        }
-    }
+    let mut preds = vec![0u32; total as usize];
     for from in 0..n {
-        let from_number = info[from].number;
+        let k = number[from];
+        if k as usize > explored {
+            continue;
+        }
         for e in graph.first_edge[from]..graph.first_edge[from + 1] {
             if essential.get(e as usize) {
-                let target = &mut info[graph.edge_to[e as usize] as usize];
-                preds[target.retainers as usize] |= from_number;
-                target.retainers += 1;
-            }
-        }
-    }
-    drop(info);
-
-    // Vertices are linked into the forest in decreasing order, each to its DFS parent: everything numbered above
-    // `linked_above` is linked, the rest are forest roots. So `ancestor` starts out as the DFS parent (the
-    // parent array is not kept) and "is v linked" is a comparison.
-    let mut slots: Vec<Slot> =
-        parent.iter().enumerate().map(|(k, &p)| Slot { semi: k as u32, label: k as u32, ancestor: p }).collect();
-    drop(parent);
-    let mut compress_stack: Vec<u32> = Vec::new();
-    let mut eval = |v: u32, linked_above: u32, slots: &mut [Slot]| -> u32 {
-        if v <= linked_above {
-            return v;
-        }
-        // Path compression, iteratively: walk up to the last node below the forest root, then fold back.
-        let mut u = v;
-        while slots[u as usize].ancestor > linked_above {
-            compress_stack.push(u);
-            u = slots[u as usize].ancestor;
-        }
-        while let Some(w) = compress_stack.pop() {
-            let a = slots[w as usize].ancestor;
-            let (a_label, a_ancestor) = (slots[a as usize].label, slots[a as usize].ancestor);
-            if slots[a_label as usize].semi < slots[slots[w as usize].label as usize].semi {
-                slots[w as usize].label = a_label;
-            }
-            slots[w as usize].ancestor = a_ancestor;
-        }
-        slots[v as usize].label
-    };
-
-    // Buckets as singly linked lists: each vertex is put in exactly one bucket, once. Once a vertex's bucket
-    // has been processed its link is no longer needed, and its slot holds its dominator instead.
-    let mut bucket_head = vec![0u32; len];
-    let mut link_or_dom = vec![0u32; len];
-    let mut list_end = preds.len();
-    for w in (2..=count).rev() {
-        let mut semi = slots[w].semi;
-        if no_retainers.get(w) {
-            // No essential retainers: the root is its only predecessor.
-            semi = slots[1].semi;
-        } else {
-            loop {
-                list_end -= 1;
-                let entry = preds[list_end];
-                let pred = entry & !FIRST_RETAINER;
-                // A retainer numbered below w is not processed yet: it is not in the forest (eval returns it) and
-                // its semidominator is still its own number. Only the others need a lookup.
-                let candidate = if (pred as usize) < w {
-                    pred
-                } else {
-                    let u = eval(pred, w as u32, &mut slots);
-                    slots[u as usize].semi
-                };
-                semi = semi.min(candidate);
-                if entry & FIRST_RETAINER != 0 {
-                    break;
+                let t = number[graph.edge_to[e as usize] as usize];
+                if t < k && t > 1 {
+                    preds[upper[t as usize] as usize] = k;
+                    upper[t as usize] += 1;
                 }
             }
         }
-        slots[w].semi = semi;
-        let s = slots[w].semi as usize;
-        link_or_dom[w] = bucket_head[s];
-        bucket_head[s] = w as u32;
-        // Linking w to its parent: w's ancestor is its parent already.
-        let p = slots[w].ancestor;
-        let mut v = std::mem::take(&mut bucket_head[p as usize]);
-        while v != 0 {
-            let u = eval(v, w as u32 - 1, &mut slots);
-            let next = link_or_dom[v as usize];
-            link_or_dom[v as usize] = if slots[u as usize].semi < slots[v as usize].semi { u } else { p };
-            v = next;
+    }
+    drop(number);
+
+    // Semidominators in decreasing order. Vertices are linked into the forest in that order, each to its DFS
+    // parent: everything numbered above w is linked, so `ancestor` starts out as the parent and "is v linked" is
+    // a comparison. `upper[v]` holds, once v is processed, the smallest semidominator on v's compressed path
+    // (below v, it still holds the end of v's retainer list).
+    let mut ancestor = parent.clone();
+    let best = &mut upper;
+    let mut compress_stack: Vec<u32> = Vec::new();
+    for w in (2..=explored).rev() {
+        let mut s = semi[w];
+        for &v in &preds[best[w - 1] as usize..best[w] as usize] {
+            // eval(v): the smallest semidominator on the forest path from v up to (not including) its tree root.
+            let mut u = v as usize;
+            while ancestor[u] as usize > w {
+                compress_stack.push(u as u32);
+                u = ancestor[u] as usize;
+            }
+            while let Some(x) = compress_stack.pop() {
+                let x = x as usize;
+                let a = ancestor[x] as usize;
+                if best[a] < best[x] {
+                    best[x] = best[a];
+                }
+                ancestor[x] = ancestor[a];
+            }
+            s = s.min(best[v as usize]);
         }
+        semi[w] = s;
+        best[w] = s;
     }
     drop(preds);
-    drop(no_retainers);
-    // Vertices left in buckets that were never processed (members of unreachable cliques) have no dominator
-    // found yet: 0, which like DevTools' index 0 maps to the root below.
-    for &head in &bucket_head[1..] {
-        let mut v = head;
-        while v != 0 {
-            let next = link_or_dom[v as usize];
-            link_or_dom[v as usize] = 0;
-            v = next;
-        }
-    }
-    drop(bucket_head);
-    let dom = &mut link_or_dom;
-    dom[0] = 1;
-    dom[1] = 1;
-    for w in 2..=count {
-        if dom[w] != slots[w].semi {
-            dom[w] = dom[dom[w] as usize];
-        }
-    }
-    drop(slots);
+    drop(ancestor);
+    drop(upper);
 
-    let mut idom = vec![0 as NodeIndex; n];
-    for k in 1..=count {
+    // Immediate dominators in increasing order: the parent's dominator-tree ancestor that is not below the
+    // semidominator. `parent` becomes the dominator array.
+    let dom = &mut parent;
+    dom[1] = 1;
+    for w in 2..=explored {
+        let mut d = dom[w];
+        while d > semi[w] {
+            d = dom[d as usize];
+        }
+        dom[w] = d;
+    }
+    drop(semi);
+
+    let mut idom = vec![root; n];
+    for k in 1..=explored {
         idom[vertex[k] as usize] = vertex[dom[k] as usize];
     }
-    drop(link_or_dom);
+    drop(parent);
     // Preorder (0-based ordinals) in place.
     vertex.copy_within(1..=count, 0);
     vertex.truncate(count);

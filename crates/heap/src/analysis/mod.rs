@@ -65,7 +65,7 @@ impl Analysis {
         let dominator_pass = || {
             let essential = essential::essential_edges(snapshot, &page_owned, &weakmaps);
             let graph = FlowGraph::new(snapshot, &essential);
-            dominators::lengauer_tarjan(&graph, root)
+            dominators::immediate_dominators(&graph, root)
         };
         let other_passes = || {
             let shallow = shallow::shallow_sizes(snapshot, !user_roots.is_empty(), options.raw_sizes);

@@ -674,6 +674,10 @@ fn read_number(buf: &[u8], at: usize) -> Option<(u64, usize)> {
     let word = |i: usize| u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
     let first = word(at);
     let run = digit_run(first);
+    if run == 1 {
+        // One digit: the commonest length in snapshots (types, flags, small counts), without the multiplies.
+        return Some(((first & 0x0f), at + 1));
+    }
     if run < 8 {
         return Some((eight_digits(first, run), at + run));
     }

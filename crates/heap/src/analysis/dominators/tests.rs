@@ -51,7 +51,7 @@ impl Graph {
     }
 
     fn dominators_from(&self, root: u32) -> Dominators {
-        lengauer_tarjan(
+        immediate_dominators(
             &FlowGraph { first_edge: &self.first_edge, edge_to: &self.edge_to, essential: &self.essential },
             root,
         )
