@@ -3,7 +3,7 @@
 
 mod common;
 
-use leakscope_heap::analysis::ClassKey;
+use leakscope_heap::analysis::{essential, ClassKey};
 use leakscope_heap::{Analysis, AnalysisOptions, HeapSnapshot};
 use std::collections::HashMap;
 use std::path::Path;
@@ -68,6 +68,9 @@ fn check_against_oracle(snapshot_path: &Path) {
     };
     let snapshot = common::load(snapshot_path);
     let analysis = Analysis::new(&snapshot, &AnalysisOptions { parallel: true, ..Default::default() }, &mut |_| {});
+    let serial_edges = essential::essential_edges(&snapshot, &analysis.page_owned, &analysis.weakmaps);
+    let split_edges = essential::essential_edges_parallel(&snapshot, &analysis.page_owned, &analysis.weakmaps, true);
+    assert!(serial_edges == split_edges, "essential edges differ when computed in two halves");
     let expected = read_oracle_nodes(&oracle);
     assert_eq!(expected.len(), snapshot.node_count(), "node count");
 

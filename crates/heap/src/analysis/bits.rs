@@ -1,6 +1,6 @@
 //! A fixed-size bit vector (one bit per node or edge).
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BitVec {
     words: Vec<u64>,
     len: usize,
@@ -29,6 +29,14 @@ impl BitVec {
         self.len == 0
     }
 
+    /// Sets bit `64 * word + i` for every bit `i` set in `other`.
+    pub fn or_words_from(&mut self, word: usize, other: &BitVec) {
+        assert!(word * 64 + other.len <= self.len, "the other bit vector does not fit");
+        for (mine, &theirs) in self.words[word..].iter_mut().zip(&other.words) {
+            *mine |= theirs;
+        }
+    }
+
     pub fn count_ones(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
@@ -45,5 +53,11 @@ mod tests {
         assert!(bits.get(0) && bits.get(64) && bits.get(129));
         assert!(!bits.get(1) && !bits.get(128));
         assert_eq!(bits.count_ones(), 3);
+        let mut tail = super::BitVec::new(130 - 64);
+        tail.set(1);
+        tail.set(65);
+        bits.or_words_from(1, &tail);
+        assert!(bits.get(65) && bits.get(129) && !bits.get(66));
+        assert_eq!(bits.count_ones(), 4);
     }
 }

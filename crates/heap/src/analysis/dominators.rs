@@ -3,7 +3,7 @@
 //!
 //! Nodes that the root cannot reach are handled the way Chrome DevTools does, so that the numbers match:
 //! nodes whose retainers are all non-essential (or that have none) are parented to the root and explored
-//! from there; whatever is still unreached (cliques holding each other) is attached to the root one by one.
+//! from there; whatever is still unreached (cliques holding each other) gets the root as dominator.
 
 use super::bits::BitVec;
 use crate::snapshot::NodeIndex;

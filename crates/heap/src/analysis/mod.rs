@@ -57,13 +57,17 @@ impl Analysis {
     /// Runs every pass. `progress` is told the name of each phase as it starts.
     pub fn new(snapshot: &HeapSnapshot, options: &AnalysisOptions, progress: &mut dyn FnMut(&str)) -> Analysis {
         progress("marking user objects");
-        let weakmaps = WeakMapNames::build(snapshot);
-        let page_owned = roots::page_owned(snapshot);
-        let user_roots = roots::user_roots(snapshot);
+        let parallel = options.parallel;
+        let (weakmaps, (page_owned, user_roots)) = join(
+            parallel,
+            || WeakMapNames::build(snapshot),
+            || (roots::page_owned(snapshot), roots::user_roots(snapshot)),
+        );
         let root = snapshot.root();
 
+        progress("computing dominators, distances and class names");
+        let essential = essential::essential_edges_parallel(snapshot, &page_owned, &weakmaps, parallel);
         let dominator_pass = || {
-            let essential = essential::essential_edges(snapshot, &page_owned, &weakmaps);
             let graph = FlowGraph::new(snapshot, &essential);
             dominators::immediate_dominators(&graph, root)
         };
@@ -74,20 +78,12 @@ impl Analysis {
             let classes = ClassNames::compute(snapshot, &detached, options.interface_definitions.clone());
             (shallow, distance, classes)
         };
-        progress("computing dominators, distances and class names");
-        let (doms, (shallow, distance, classes)) = if options.parallel {
-            std::thread::scope(|scope| {
-                let handle = scope.spawn(dominator_pass);
-                let others = other_passes();
-                (handle.join().expect("dominator thread panicked"), others)
-            })
-        } else {
-            (dominator_pass(), other_passes())
-        };
+        let (doms, (shallow, distance, classes)) = join(parallel, dominator_pass, other_passes);
+        drop(essential);
         progress("computing retained sizes");
-        let retained = dominators::retained_sizes(&doms, &shallow);
+        let (retained, dominator_tree) =
+            join(parallel, || dominators::retained_sizes(&doms, &shallow), || DominatorTree::build(&doms.idom, root));
         drop(doms.preorder);
-        let dominator_tree = DominatorTree::build(&doms.idom, root);
         let total_size = retained[root as usize] + snapshot.info.extra_native_bytes;
         Analysis {
             shallow,
@@ -127,4 +123,17 @@ impl Analysis {
     pub fn system_node_count(&self) -> usize {
         self.distance.iter().filter(|&&d| d != NO_DISTANCE && d >= BASE_SYSTEM_DISTANCE).count()
     }
+}
+
+/// Runs `a` on a thread of its own and `b` on this one when `parallel`, else one after the other.
+fn join<A: Send, B>(parallel: bool, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    if !parallel {
+        let a = a();
+        return (a, b());
+    }
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(a);
+        let b = b();
+        (handle.join().expect("analysis thread panicked"), b)
+    })
 }
