@@ -275,3 +275,59 @@ impl<'a> EdgeSink<'a> {
         Ok(self.max_target)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{EdgeSink, NodeSink};
+    use crate::snapshot::HeapSnapshot;
+
+    /// Batches may end anywhere, inside a record too; the columns must come out as with one value at a time.
+    #[test]
+    fn batches_split_anywhere_give_the_same_columns() {
+        let meta =
+            br#"{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],
+            "node_types":[["hidden","object"],"string","number","number","number","number","number"],
+            "edge_fields":["type","name_or_index","to_node"],
+            "edge_types":[["context","element","property"],"string_or_number","node"]},"node_count":0,"edge_count":0}"#;
+        let (layout, _) = super::super::meta::read_header(meta, 0).expect("meta");
+        let count = 300u64;
+        let nodes: Vec<u64> = (0..count)
+            .flat_map(|n| [n % 2, n * 3, 2 * n + 1, if n == 7 { 1 << 33 } else { n * 16 }, 2, n % 5, n % 3])
+            .collect();
+        let edges: Vec<u64> = (0..2 * count).flat_map(|e| [e % 3, e * 5, (e * 7919 % count) * 7]).collect();
+        let columns = |batch: usize| {
+            let mut snap = HeapSnapshot::default();
+            let mut sink = NodeSink::new(&layout, &mut snap);
+            for chunk in nodes.chunks(batch) {
+                sink.push_batch(chunk).expect("nodes");
+            }
+            sink.finish(nodes.len() as u64).expect("node count");
+            let mut sink = EdgeSink::new(&layout, &mut snap);
+            for chunk in edges.chunks(batch) {
+                sink.push_batch(chunk).expect("edges");
+            }
+            sink.finish(edges.len() as u64).expect("edge count");
+            format!(
+                "{:?}",
+                (
+                    &snap.node_type,
+                    &snap.node_name,
+                    &snap.node_id,
+                    &snap.node_self_size,
+                    &snap.large_self_sizes,
+                    &snap.first_edge,
+                    &snap.node_trace_id,
+                    &snap.node_detachedness,
+                    &snap.edge_type,
+                    &snap.edge_name,
+                    &snap.edge_to
+                )
+            )
+        };
+        let whole = columns(usize::MAX);
+        assert!(whole.contains("8589934592"), "the large self size is kept");
+        for batch in [1, 2, 3, 4, 6, 7, 8, 13, 64, 1000] {
+            assert_eq!(columns(batch), whole, "batches of {batch}");
+        }
+    }
+}
