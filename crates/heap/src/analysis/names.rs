@@ -3,7 +3,7 @@
 
 use super::utf16;
 use crate::snapshot::{EdgeType, HeapSnapshot, NodeIndex, NodeType};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 const MAX_INTERFACE_NAME_LENGTH: usize = 120;
 const MIN_INTERFACE_PROPERTY_COUNT: usize = 1;
@@ -39,7 +39,7 @@ impl ClassNames {
     ) -> ClassNames {
         let string_count = snapshot.strings.len() as u32;
         let mut names = ClassNames { class_of: Vec::new(), string_count, made_up: Vec::new(), definitions: Vec::new() };
-        let mut made_up_index: HashMap<String, ClassId> = HashMap::new();
+        let mut made_up_index: HashMap<String, ClassId> = HashMap::default();
         let mut intern = |text: &str, made_up: &mut Vec<String>| -> ClassId {
             if let Some(&id) = made_up_index.get(text) {
                 return id;
@@ -55,7 +55,7 @@ impl ClassNames {
             intern("Function", &mut names.made_up),
             intern("RegExp", &mut names.made_up),
         ];
-        let mut by_type: HashMap<u8, ClassId> = HashMap::new();
+        let mut by_type: HashMap<u8, ClassId> = HashMap::default();
         let mut class_of = Vec::with_capacity(snapshot.node_count());
         for node in 0..snapshot.node_count() as NodeIndex {
             let class = match snapshot.node_type(node) {
@@ -157,16 +157,20 @@ fn infer_interfaces(snapshot: &HeapSnapshot) -> Vec<InterfaceDefinition> {
         count: u64,
         first_seen: usize,
     }
-    let mut candidates: HashMap<String, Candidate> = HashMap::new();
+    let mut candidates: HashMap<String, Candidate> = HashMap::default();
     let mut total = 0u64;
+    // Reused for every object; a candidate copies them only when it is new.
+    let mut name = String::new();
+    let mut properties: Vec<&str> = Vec::new();
     for node in 0..snapshot.node_count() as NodeIndex {
         if !is_plain_object(snapshot, node) {
             continue;
         }
         total += 1;
-        let mut name = String::from("{");
+        name.clear();
+        name.push('{');
         let mut name_len = 1usize;
-        let mut properties = Vec::new();
+        properties.clear();
         for edge in snapshot.edges(node) {
             if snapshot.edge_type(edge) != EdgeType::Property {
                 continue;
@@ -186,19 +190,27 @@ fn infer_interfaces(snapshot: &HeapSnapshot) -> Vec<InterfaceDefinition> {
             }
             name.push_str(&formatted);
             name_len += formatted_len;
-            properties.push(property.to_string());
+            properties.push(property);
         }
         if properties.is_empty() {
             continue;
         }
         name.push('}');
-        let next = candidates.len();
-        candidates.entry(name.clone()).and_modify(|c| c.count += 1).or_insert(Candidate {
-            name,
-            properties,
-            count: 1,
-            first_seen: next,
-        });
+        match candidates.get_mut(name.as_str()) {
+            Some(candidate) => candidate.count += 1,
+            None => {
+                let first_seen = candidates.len();
+                candidates.insert(
+                    name.clone(),
+                    Candidate {
+                        name: name.clone(),
+                        properties: properties.iter().map(|p| p.to_string()).collect(),
+                        count: 1,
+                        first_seen,
+                    },
+                );
+            }
+        }
     }
     let mut sorted: Vec<Candidate> = candidates.into_values().collect();
     // Most frequent first; ties keep first-seen order, as JavaScript's stable sort over a Map does.
@@ -219,7 +231,7 @@ struct TrieNode {
 }
 
 fn apply_interfaces(snapshot: &HeapSnapshot, definitions: &[InterfaceDefinition], names: &mut ClassNames) {
-    let mut trie = vec![TrieNode { next: HashMap::new(), matched: None, greatest_next: None }];
+    let mut trie = vec![TrieNode { next: HashMap::default(), matched: None, greatest_next: None }];
     for (index, definition) in definitions.iter().enumerate() {
         let mut properties = definition.properties.clone();
         properties.sort_by(|a, b| utf16::cmp(a, b));
@@ -228,7 +240,7 @@ fn apply_interfaces(snapshot: &HeapSnapshot, definitions: &[InterfaceDefinition]
             current = match trie[current].next.get(property) {
                 Some(&next) => next,
                 None => {
-                    trie.push(TrieNode { next: HashMap::new(), matched: None, greatest_next: None });
+                    trie.push(TrieNode { next: HashMap::default(), matched: None, greatest_next: None });
                     let next = trie.len() - 1;
                     let node = &mut trie[current];
                     node.next.insert(property.clone(), next);
@@ -254,9 +266,10 @@ fn apply_interfaces(snapshot: &HeapSnapshot, definitions: &[InterfaceDefinition]
             }
         }
     };
-    let mut interface_class: HashMap<usize, ClassId> = HashMap::new();
+    let mut interface_class: HashMap<usize, ClassId> = HashMap::default();
     let mut properties: Vec<&str> = Vec::new();
     let mut states: Vec<usize> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
     for node in 0..snapshot.node_count() as NodeIndex {
         if !is_plain_object(snapshot, node) {
             continue;
@@ -272,8 +285,9 @@ fn apply_interfaces(snapshot: &HeapSnapshot, definitions: &[InterfaceDefinition]
         states.push(0);
         let mut best = trie[0].matched;
         for property in &properties {
-            let current: Vec<usize> = states.clone();
-            for state in current {
+            current.clear();
+            current.extend_from_slice(&states);
+            for &state in &current {
                 let done = match &trie[state].greatest_next {
                     None => true,
                     Some(greatest) => utf16::cmp(property, greatest).is_ge(),
