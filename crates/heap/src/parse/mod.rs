@@ -3,6 +3,7 @@
 
 mod lexer;
 mod meta;
+mod numbers;
 mod sinks;
 
 use crate::error::ParseError;

@@ -1,0 +1,235 @@
+//! The fast path for arrays of unsigned integers: 64 bytes at a time with bit masks, each number read a word at
+//! a time. Anything it does not handle is left to the exact scanner in `lexer.rs`, which has the last word on
+//! values, errors and offsets (the `numbers` fuzz target and `lexer::agreement` check the two agree).
+
+#[cfg(not(target_arch = "x86_64"))]
+use super::lexer::is_space;
+
+/// Scans unsigned integers, commas and whitespace in `buf[from..to]` into `out`, 64 bytes at a time, starting
+/// after a value or not (`after_value`). Per block, bit masks of digits, commas and whitespace find where
+/// numbers start and check that numbers and commas alternate; each number is then read from its start a word at a
+/// time, independently of the others. Stops at the first thing the exact scanner in `uint_array_batched` would
+/// handle differently — any other byte, a number with a fraction or exponent, more than 19 digits, two commas or
+/// two numbers in a row — and returns a token boundary before it (`to` when it got through) and whether a value
+/// came last. `buf` must hold at least 64 bytes past `to`.
+pub(super) fn scan_piece(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut Vec<u64>) -> (usize, bool) {
+    // At most one number per two bytes. Values go into the spare capacity through a local count, because
+    // `Vec::push` reloads and stores the length on every call: a chain through memory that cost more than the
+    // number parsing itself.
+    out.reserve((to - from) / 2 + 2);
+    let taken = out.len();
+    let mut values = Values { spare: out.spare_capacity_mut(), count: 0 };
+    let stopped = scan_blocks(buf, from, to, after_value, &mut values);
+    let count = values.count;
+    // SAFETY: `Values::push` initialised the first `count` elements of the spare capacity.
+    unsafe { out.set_len(taken + count) };
+    stopped
+}
+
+struct Values<'a> {
+    spare: &'a mut [std::mem::MaybeUninit<u64>],
+    count: usize,
+}
+
+impl Values<'_> {
+    #[inline(always)]
+    fn push(&mut self, value: u64) {
+        self.spare[self.count].write(value);
+        self.count += 1;
+    }
+}
+
+fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut Values) -> (usize, bool) {
+    // Where to resume if this piece has to stop: right after the last number taken, or where it began.
+    let mut resume = (from, after_value);
+    let mut expect_value = !after_value;
+    let mut previous_digit = 0u64;
+    let mut block = from;
+    while block < to {
+        let masks = ByteMasks::of(&buf[block..block + 64]);
+        let in_range = if to - block >= 64 { u64::MAX } else { (1u64 << (to - block)) - 1 };
+        let invalid = in_range & !(masks.digit | masks.comma | masks.space);
+        // Only the bytes before the first one this scanner does not handle are looked at.
+        let usable = if invalid == 0 { in_range } else { (1u64 << invalid.trailing_zeros()) - 1 };
+        let digits = masks.digit & usable;
+        let commas = masks.comma & usable;
+        let starts = digits & !((digits << 1) | previous_digit);
+        let tokens = starts | commas;
+        // Tokens must alternate value, comma, value...: with the running parity of tokens (1 at the first, third,
+        // ... token of the block), values sit where the parity says "value expected".
+        let odd = prefix_xor(tokens);
+        let value_slots = if expect_value { odd } else { !odd };
+        if (starts & !value_slots) | (commas & value_slots) != 0 {
+            return resume;
+        }
+        let mut pending = starts;
+        while pending != 0 {
+            let at = block + pending.trailing_zeros() as usize;
+            pending &= pending - 1;
+            match read_number(buf, at) {
+                Some((value, end)) if end <= to && !matches!(buf[end], b'.' | b'e' | b'E') => {
+                    out.push(value);
+                    resume = (end, true);
+                }
+                _ => return resume,
+            }
+        }
+        if tokens.count_ones() % 2 == 1 {
+            expect_value = !expect_value;
+        }
+        if usable != in_range {
+            // Stopped at a byte this scanner does not handle: everything before it is taken.
+            return if expect_value { (block + usable.count_ones() as usize, false) } else { resume };
+        }
+        previous_digit = digits >> 63;
+        block += 64;
+    }
+    (to, !expect_value)
+}
+
+const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// The number of up to 19 digits starting at `buf[at]` (a digit) and where it ends; `None` for longer ones.
+#[inline(always)]
+fn read_number(buf: &[u8], at: usize) -> Option<(u64, usize)> {
+    let word = |i: usize| u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
+    let first = word(at);
+    let run = digit_run(first);
+    if run == 1 {
+        // One digit: the commonest length in snapshots (types, flags, small counts), without the multiplies.
+        return Some(((first & 0x0f), at + 1));
+    }
+    if run < 8 {
+        return Some((eight_digits(first, run), at + run));
+    }
+    let high = eight_digits(first, 8);
+    let second = word(at + 8);
+    let run = digit_run(second);
+    if run == 0 {
+        return Some((high, at + 8));
+    }
+    if run < 8 {
+        return Some((high * POW10[run] + eight_digits(second, run), at + 8 + run));
+    }
+    let middle = high * 100_000_000 + eight_digits(second, 8);
+    let third = word(at + 16);
+    match digit_run(third) {
+        0 => Some((middle, at + 16)),
+        run @ 1..=3 => Some((middle * POW10[run] + eight_digits(third, run), at + 16 + run)),
+        _ => None,
+    }
+}
+
+/// Bit `i` set when byte `i` of a 64-byte block is an ASCII digit, a comma, JSON whitespace.
+struct ByteMasks {
+    digit: u64,
+    comma: u64,
+    space: u64,
+}
+
+impl ByteMasks {
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn of(block: &[u8]) -> ByteMasks {
+        use std::arch::x86_64::*;
+        assert!(block.len() >= 64);
+        let mut masks = ByteMasks { digit: 0, comma: 0, space: 0 };
+        // SAFETY: SSE2 is part of x86-64; the four unaligned 16-byte loads stay inside `block` (checked above).
+        unsafe {
+            let zero = _mm_set1_epi8(b'0' as i8);
+            let nine = _mm_set1_epi8(9);
+            let comma = _mm_set1_epi8(b',' as i8);
+            let spaces = [b' ', b'\n', b'\r', b'\t'].map(|b| _mm_set1_epi8(b as i8));
+            for lane in 0..4 {
+                let bytes = _mm_loadu_si128(block.as_ptr().add(lane * 16) as *const __m128i);
+                let offset = _mm_sub_epi8(bytes, zero);
+                let digit = _mm_cmpeq_epi8(_mm_min_epu8(offset, nine), offset);
+                let is_comma = _mm_cmpeq_epi8(bytes, comma);
+                let space = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(bytes, spaces[0]), _mm_cmpeq_epi8(bytes, spaces[1])),
+                    _mm_or_si128(_mm_cmpeq_epi8(bytes, spaces[2]), _mm_cmpeq_epi8(bytes, spaces[3])),
+                );
+                let shift = lane * 16;
+                masks.digit |= (_mm_movemask_epi8(digit) as u16 as u64) << shift;
+                masks.comma |= (_mm_movemask_epi8(is_comma) as u16 as u64) << shift;
+                masks.space |= (_mm_movemask_epi8(space) as u16 as u64) << shift;
+            }
+        }
+        masks
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn of(block: &[u8]) -> ByteMasks {
+        let mut masks = ByteMasks { digit: 0, comma: 0, space: 0 };
+        for (i, &b) in block[..64].iter().enumerate() {
+            masks.digit |= (b.is_ascii_digit() as u64) << i;
+            masks.comma |= ((b == b',') as u64) << i;
+            masks.space |= (is_space(b) as u64) << i;
+        }
+        masks
+    }
+}
+
+/// Bit `i` of the result is the parity of the set bits of `x` at positions `0..=i`.
+#[inline(always)]
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
+}
+
+/// How many of the eight bytes of `word` (first byte lowest) are ASCII digits before the first other byte.
+#[inline(always)]
+fn digit_run(word: u64) -> usize {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    // A byte is a digit when its high nibble is 3, and still is after adding 6 (0x3a..0x3f are not digits).
+    // Adding 6 can carry out of a byte only from a non-digit, so the bytes up to the first non-digit are exact.
+    let x = ((word & HIGH) ^ THREES) | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREES);
+    let nonzero = ((x & 0x7F7F_7F7F_7F7F_7F7F).wrapping_add(0x7F7F_7F7F_7F7F_7F7F) | x) & 0x8080_8080_8080_8080;
+    (nonzero.trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `digits` (1..=8) bytes of `word`, all ASCII digits (first byte lowest).
+#[inline(always)]
+fn eight_digits(word: u64, digits: usize) -> u64 {
+    // Subtracting '0' borrows only out of non-digits, which lie above the digits; shifting them out leaves the
+    // digits in the top bytes and leading zeros below. Then pairs, quads and the eight are combined in place.
+    let v = word.wrapping_sub(0x3030_3030_3030_3030) << (8 * (8 - digits));
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let low = (v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
+    let high = ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
+    low.wrapping_add(high) >> 32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::lexer::agreement::xorshift;
+    use super::*;
+
+    #[test]
+    fn word_scanner_reads_digit_runs() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            seed = xorshift(seed);
+            let digits = (seed % 9) as usize;
+            let number = (seed >> 8) % 10u64.pow(digits as u32);
+            let mut bytes = format!("{number:0digits$}").into_bytes();
+            bytes.truncate(digits);
+            while bytes.len() < 8 {
+                bytes.push((seed >> (bytes.len() * 7)) as u8);
+            }
+            let word = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+            let expected = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+            assert_eq!(digit_run(word), expected, "{bytes:?}");
+            if expected > 0 {
+                let text = std::str::from_utf8(&bytes[..expected]).unwrap();
+                assert_eq!(eight_digits(word, expected), text.parse::<u64>().unwrap(), "{bytes:?}");
+            }
+        }
+    }
+}
