@@ -5,7 +5,7 @@
 use super::dominators::DominatorTree;
 use super::names::{ClassId, ClassNames};
 use crate::snapshot::{HeapSnapshot, NodeIndex, NodeType, SourceLocation};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClassKey {
@@ -58,7 +58,7 @@ pub fn aggregate(
     let n = snapshot.node_count();
     // Plain class keys are looked up by class id in a table; only located keys need the map.
     let mut class_row = vec![u32::MAX; names.class_count_upper_bound()];
-    let mut index: HashMap<ClassKey, u32> = HashMap::new();
+    let mut index: HashMap<ClassKey, u32> = HashMap::default();
     let mut rows: Vec<ClassAggregate> = Vec::new();
     let mut row_of = vec![u32::MAX; n];
     // Locations are sorted by node, so walk them alongside the nodes instead of searching.

@@ -4,7 +4,7 @@
 //! pair. This module finds those names once per distinct string.
 
 use crate::snapshot::{EdgeType, HeapSnapshot};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// A WeakMap pair edge name: the table's id, and an id shared by the two edges of one (key, value) pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +26,8 @@ impl WeakMapNames {
         )
         .expect("valid regex");
         let mut checked = vec![false; snapshot.strings.len()];
-        let mut pairs: HashMap<String, u32> = HashMap::new();
-        let mut by_name = HashMap::new();
+        let mut pairs: HashMap<String, u32> = HashMap::default();
+        let mut by_name = HashMap::default();
         for (edge, &kind) in snapshot.edge_type.iter().enumerate() {
             if EdgeType::from_code(kind) != EdgeType::Internal {
                 continue;
