@@ -72,7 +72,8 @@ impl Analysis {
             dominators::immediate_dominators(&graph, root)
         };
         let other_passes = || {
-            let shallow = shallow::shallow_sizes(snapshot, !user_roots.is_empty(), options.raw_sizes);
+            // Four bytes per node while the dominator pass holds its working arrays; eight once it is done.
+            let shallow = shallow::compact_shallow_sizes(snapshot, !user_roots.is_empty(), options.raw_sizes);
             let distance = distances::distances(snapshot, &user_roots, &weakmaps, None);
             let detached = dom_state::detached_nodes(snapshot);
             let classes = ClassNames::compute(snapshot, &detached, options.interface_definitions.clone());
@@ -81,8 +82,17 @@ impl Analysis {
         let (doms, (shallow, distance, classes)) = join(parallel, dominator_pass, other_passes);
         drop(essential);
         progress("computing retained sizes");
-        let (retained, dominator_tree) =
-            join(parallel, || dominators::retained_sizes(&doms, &shallow), || DominatorTree::build(&doms.idom, root));
+        let (compact, doms_ref) = (shallow, &doms);
+        let ((shallow, retained), dominator_tree) = join(
+            parallel,
+            move || {
+                let shallow = compact.to_vec();
+                drop(compact);
+                let retained = dominators::retained_sizes(doms_ref, &shallow);
+                (shallow, retained)
+            },
+            || DominatorTree::build(&doms.idom, root),
+        );
         drop(doms.preorder);
         let total_size = retained[root as usize] + snapshot.info.extra_native_bytes;
         Analysis {
