@@ -92,3 +92,17 @@ pub fn profiled_pid(line: &str) -> u32 {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no pid in {line:?}"))
 }
+
+pub fn has_node() -> bool {
+    Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+/// Asks the profiled process `pid` for a dump into `file` (`native dump --pid`) and returns the top of its
+/// report (`native report --json --top 5`), checking that the dump is that process's.
+pub fn dump_and_report(pid: u32, file: &Path) -> serde_json::Value {
+    let out = run(leakscope().args(["native", "dump", "--pid", &pid.to_string(), "-o"]).arg(file));
+    assert!(out.status.success());
+    let report = json(&run(leakscope().args(["native", "report", "--json", "--top", "5"]).arg(file)));
+    assert_eq!(report["pid"].as_u64(), Some(pid as u64));
+    report
+}

@@ -10,10 +10,6 @@ use std::time::Duration;
 /// The node tests run one at a time (timing-sensitive on a 2-core machine).
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn has_node() -> bool {
-    std::process::Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
-}
-
 #[test]
 fn node_series_names_the_leaking_js_function() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -79,10 +75,7 @@ fn dump_on_request_from_a_running_node() {
     let pid = profiled_pid(&line);
     std::thread::sleep(Duration::from_millis(1200));
     let file = dir.join("requested.jsonl");
-    let out = run(leakscope().args(["native", "dump", "--pid", &pid.to_string(), "-o"]).arg(&file));
-    assert!(out.status.success());
-    let v = json(&run(leakscope().args(["native", "report", "--json", "--top", "5"]).arg(&file)));
-    assert_eq!(v["pid"].as_u64(), Some(pid as u64));
+    let v = dump_and_report(pid, &file);
     assert!(v["samples"].as_u64().unwrap() > 10, "{v:#}");
     let named = v["rows"]
         .as_array()

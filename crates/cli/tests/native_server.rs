@@ -13,10 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn has_node() -> bool {
-    Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
-}
-
 /// Kills the children still running when the test fails, so that a failure never leaves a server behind.
 struct Reaper(Vec<Child>);
 
@@ -119,10 +115,7 @@ fn node_http_server_under_load_with_a_dump_mid_load() {
 
     // A dump while requests are in flight.
     let mid = dir.join("mid.jsonl");
-    let out = run(leakscope().args(["native", "dump", "--pid", &pid.to_string(), "-o"]).arg(&mid));
-    assert!(out.status.success());
-    let v = json(&run(leakscope().args(["native", "report", "--json", "--top", "5"]).arg(&mid)));
-    assert_eq!(v["pid"].as_u64(), Some(pid as u64));
+    let v = dump_and_report(pid, &mid);
     assert!(v["samples"].as_u64().unwrap() > 0, "{v:#}");
     assert!(!v["rows"].as_array().unwrap().is_empty(), "{v:#}");
 
