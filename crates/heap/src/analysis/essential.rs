@@ -18,29 +18,20 @@ pub fn essential_edges_parallel(
     weakmaps: &WeakMapNames,
     parallel: bool,
 ) -> BitVec {
-    let n = snapshot.node_count() as NodeIndex;
-    if !parallel || n < 2 {
+    if !parallel {
         return essential_edges(snapshot, page_owned, weakmaps);
     }
-    // Split at the first node whose edges start in the second half; the upper part's bit vector starts at the
-    // 64-bit word holding that node's first edge.
+    // Split at the first node whose edges start in the second half (possibly none: then the upper part is
+    // empty); the upper part's bit vector starts at the 64-bit word holding that node's first edge.
+    let n = snapshot.node_count();
     let half = snapshot.edge_count() as u32 / 2;
-    let (mut low, mut high) = (0, n);
-    while low < high {
-        let mid = low + (high - low) / 2;
-        if snapshot.edges(mid).start < half {
-            low = mid + 1;
-        } else {
-            high = mid;
-        }
-    }
-    let middle = low;
-    let word = snapshot.edges(middle).start as usize / 64;
-    let (mut bits, upper) = std::thread::scope(|scope| {
-        let upper = scope.spawn(|| essential_edges_of(snapshot, page_owned, weakmaps, middle..n, word * 64));
-        let lower = essential_edges_of(snapshot, page_owned, weakmaps, 0..middle, 0);
-        (lower, upper.join().expect("essential-edge thread panicked"))
-    });
+    let middle = snapshot.first_edge[..n].partition_point(|&start| start < half);
+    let word = snapshot.first_edge[middle] as usize / 64;
+    let (upper, mut bits) = super::join(
+        true,
+        || essential_edges_of(snapshot, page_owned, weakmaps, middle as NodeIndex..n as NodeIndex, word * 64),
+        || essential_edges_of(snapshot, page_owned, weakmaps, 0..middle as NodeIndex, 0),
+    );
     bits.or_words_from(word, &upper);
     bits
 }
@@ -86,4 +77,27 @@ fn essential_edges_of(
         }
     }
     bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::roots;
+
+    #[test]
+    fn halves_give_the_same_bits_when_the_last_node_holds_most_edges() {
+        // The root holds one edge; node 1 holds the other three, so every node's edges start in the first half.
+        let snapshot = crate::parse_bytes(
+            br#"{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count"],
+            "node_types":[["synthetic","object"],"string","number","number","number"],
+            "edge_fields":["type","name_or_index","to_node"],
+            "edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"]}},
+            "nodes":[0,0,1,0,1, 1,1,3,10,3],"edges":[1,0,5, 2,1,0, 2,1,0, 6,1,0],"strings":["","a"]}"#,
+        )
+        .expect("valid snapshot");
+        let (page_owned, weakmaps) = (roots::page_owned(&snapshot), WeakMapNames::build(&snapshot));
+        let serial = essential_edges(&snapshot, &page_owned, &weakmaps);
+        assert_eq!(essential_edges_parallel(&snapshot, &page_owned, &weakmaps, true), serial);
+        assert_eq!(serial.count_ones(), 3, "the weak edge does not count");
+    }
 }
