@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod origin;
 mod parse;
 pub mod scripts;
+mod sizes;
 mod snapshot;
 mod strings;
 pub mod units;
@@ -18,6 +19,7 @@ pub use error::{Location, ParseError};
 #[doc(hidden)]
 pub use parse::check_number_scanners;
 pub use parse::{parse, parse_bytes};
+pub use sizes::CompactSizes;
 pub use snapshot::{
     AllocationTrace, EdgeIndex, EdgeType, HeapSnapshot, NodeIndex, NodeType, SnapshotInfo, SourceLocation,
     TraceFunction, TraceNode,

@@ -1,6 +1,7 @@
 //! The parsed snapshot: nodes and edges as columns of plain integers (CSR adjacency), the strings arena,
 //! and the optional sections (locations, allocation traces, samples).
 
+use crate::sizes::CompactSizes;
 use crate::strings::StringTable;
 
 /// A node index (ordinal) in file order; the root is 0. V8 caps a snapshot at about 2^28 nodes.
@@ -185,11 +186,8 @@ pub struct HeapSnapshot {
     pub(crate) node_type: Vec<u8>,
     pub(crate) node_name: Vec<u32>,
     pub(crate) node_id: Vec<u32>,
-    /// Self sizes; `u32::MAX` means the size is in `large_self_sizes` (a few native nodes, such as array buffer
-    /// backing stores, can pass 4 GiB; four bytes per node instead of eight keeps the columns small).
-    pub(crate) node_self_size: Vec<u32>,
-    /// `(node, size)` for self sizes of `u32::MAX` and above, sorted by node.
-    pub(crate) large_self_sizes: Vec<(NodeIndex, u64)>,
+    /// Self sizes, four bytes per node (a few native nodes, such as array buffer backing stores, can pass 4 GiB).
+    pub(crate) self_sizes: CompactSizes,
     /// `first_edge[i]..first_edge[i + 1]` are node `i`'s outgoing edges; length `node_count + 1`.
     pub(crate) first_edge: Vec<EdgeIndex>,
     /// Per-node `trace_node_id`, empty when the file has none or all are 0.
@@ -264,34 +262,12 @@ impl HeapSnapshot {
     /// The self size as written in the file (before DevTools' shallow-size reattribution).
     #[inline]
     pub fn raw_self_size(&self, node: NodeIndex) -> u64 {
-        match self.node_self_size[node as usize] {
-            u32::MAX => self.large_self_size(node),
-            size => size as u64,
-        }
-    }
-
-    fn large_self_size(&self, node: NodeIndex) -> u64 {
-        let at = self.large_self_sizes.binary_search_by_key(&node, |&(n, _)| n).expect("listed when parsed");
-        self.large_self_sizes[at].1
+        self.self_sizes.get(node)
     }
 
     /// Every node's self size from the file, in node order.
     pub fn raw_self_sizes(&self) -> Vec<u64> {
-        let mut sizes: Vec<u64> = self.node_self_size.iter().map(|&s| s as u64).collect();
-        for &(node, size) in &self.large_self_sizes {
-            sizes[node as usize] = size;
-        }
-        sizes
-    }
-
-    pub(crate) fn push_self_size(&mut self, size: u64) {
-        match u32::try_from(size) {
-            Ok(small) if small != u32::MAX => self.node_self_size.push(small),
-            _ => {
-                self.large_self_sizes.push((self.node_self_size.len() as NodeIndex, size));
-                self.node_self_size.push(u32::MAX);
-            }
-        }
+        self.self_sizes.to_vec()
     }
 
     pub fn trace_node_id(&self, node: NodeIndex) -> u32 {
@@ -387,8 +363,7 @@ impl HeapSnapshot {
         let n = self.node_type.capacity()
             + self.node_name.capacity() * 4
             + self.node_id.capacity() * 4
-            + self.node_self_size.capacity() * 4
-            + self.large_self_sizes.capacity() * 16
+            + self.self_sizes.memory_bytes()
             + self.first_edge.capacity() * 4
             + self.node_trace_id.capacity() * 4
             + self.node_detachedness.capacity();

@@ -2,62 +2,11 @@
 //! from exactly one "owner" object moves its size onto that owner, so property and element stores show up
 //! as part of the object that uses them.
 
+use crate::sizes::CompactSizes;
 use crate::snapshot::{EdgeType, HeapSnapshot, NodeIndex, NodeType};
-use rustc_hash::FxHashMap;
 
 const UNVISITED: u32 = u32::MAX;
 const MULTIPLE_OWNERS: u32 = u32::MAX - 1;
-
-/// Shallow sizes in four bytes per node, for while the dominator pass needs the memory: sizes of `u32::MAX` and
-/// above are kept aside (a few native backing stores, and owners that collect them).
-#[derive(Debug, Clone)]
-pub struct CompactSizes {
-    small: Vec<u32>,
-    large: FxHashMap<NodeIndex, u64>,
-}
-
-impl CompactSizes {
-    /// The file's self sizes.
-    pub fn of_snapshot(snapshot: &HeapSnapshot) -> CompactSizes {
-        CompactSizes {
-            small: snapshot.node_self_size.clone(),
-            large: snapshot.large_self_sizes.iter().copied().collect(),
-        }
-    }
-
-    #[inline]
-    pub fn get(&self, node: NodeIndex) -> u64 {
-        match self.small[node as usize] {
-            u32::MAX => self.large[&node],
-            small => small as u64,
-        }
-    }
-
-    #[inline]
-    pub fn set(&mut self, node: NodeIndex, size: u64) {
-        match u32::try_from(size) {
-            Ok(small) if small != u32::MAX => {
-                if self.small[node as usize] == u32::MAX {
-                    self.large.remove(&node);
-                }
-                self.small[node as usize] = small;
-            }
-            _ => {
-                self.small[node as usize] = u32::MAX;
-                self.large.insert(node, size);
-            }
-        }
-    }
-
-    /// Eight bytes per node.
-    pub fn to_vec(&self) -> Vec<u64> {
-        let mut sizes: Vec<u64> = self.small.iter().map(|&s| s as u64).collect();
-        for (&node, &size) in &self.large {
-            sizes[node as usize] = size;
-        }
-        sizes
-    }
-}
 
 /// Returns the shallow size per node. Without user roots (an `exposeInternals` snapshot) or when
 /// `raw` is set, the file's sizes are kept as they are.
@@ -67,7 +16,7 @@ pub fn shallow_sizes(snapshot: &HeapSnapshot, has_user_roots: bool, raw: bool) -
 
 /// `shallow_sizes` in four bytes per node.
 pub fn compact_shallow_sizes(snapshot: &HeapSnapshot, has_user_roots: bool, raw: bool) -> CompactSizes {
-    let mut sizes = CompactSizes::of_snapshot(snapshot);
+    let mut sizes = snapshot.self_sizes.clone();
     if !has_user_roots || raw {
         return sizes;
     }
@@ -117,22 +66,4 @@ pub fn compact_shallow_sizes(snapshot: &HeapSnapshot, has_user_roots: bool, raw:
         }
     }
     sizes
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn compact_sizes_keep_large_values_exactly() {
-        let mut sizes =
-            super::CompactSizes { small: vec![0, 7, u32::MAX], large: [(2, 6 << 30)].into_iter().collect() };
-        assert_eq!(sizes.to_vec(), [0, 7, 6 << 30]);
-        sizes.set(1, sizes.get(1) + u32::MAX as u64);
-        assert_eq!(sizes.get(1), u32::MAX as u64 + 7);
-        sizes.set(2, 40);
-        sizes.set(0, u32::MAX as u64);
-        assert_eq!(sizes.to_vec(), [u32::MAX as u64, u32::MAX as u64 + 7, 40]);
-        assert_eq!(sizes.large.len(), 2, "the entry of node 2 is gone");
-        sizes.set(1, 0);
-        assert_eq!((sizes.get(1), sizes.large.len()), (0, 1));
-    }
 }

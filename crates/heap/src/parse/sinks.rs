@@ -20,7 +20,7 @@ impl<'a> NodeSink<'a> {
         snap.node_type.reserve_exact(capacity);
         snap.node_name.reserve_exact(capacity);
         snap.node_id.reserve_exact(capacity);
-        snap.node_self_size.reserve_exact(capacity);
+        snap.self_sizes.reserve_exact(capacity);
         snap.first_edge.reserve_exact(capacity + 1);
         if layout.node_roles.contains(&NodeRole::TraceNodeId) {
             snap.node_trace_id.reserve_exact(capacity);
@@ -54,7 +54,7 @@ impl<'a> NodeSink<'a> {
             }
             NodeRole::Name => snap.node_name.push(to_u32(v, "node name")?),
             NodeRole::Id => snap.node_id.push(to_u32(v, "node id")?),
-            NodeRole::SelfSize => snap.push_self_size(v),
+            NodeRole::SelfSize => snap.self_sizes.push(v),
             NodeRole::EdgeCount => {
                 let first =
                     u32::try_from(self.edge_total).map_err(|_| "more than 2^32 edges are not supported".to_string())?;
@@ -107,7 +107,7 @@ impl<'a> NodeSink<'a> {
             snap.node_type.push(code);
             snap.node_name.push(to_u32(record[name], "node name").map_err(|m| (i + name, m))?);
             snap.node_id.push(to_u32(record[id], "node id").map_err(|m| (i + id, m))?);
-            snap.push_self_size(record[size]);
+            snap.self_sizes.push(record[size]);
             if self.edge_total > u32::MAX as u64 {
                 return Err((i + edges, "more than 2^32 edges are not supported".to_string()));
             }
@@ -313,8 +313,7 @@ mod tests {
                     &snap.node_type,
                     &snap.node_name,
                     &snap.node_id,
-                    &snap.node_self_size,
-                    &snap.large_self_sizes,
+                    snap.self_sizes.to_vec(),
                     &snap.first_edge,
                     &snap.node_trace_id,
                     &snap.node_detachedness,

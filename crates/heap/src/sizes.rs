@@ -1,0 +1,87 @@
+//! Byte sizes per node in four bytes each: the few of 4 GiB and more (array buffer backing stores, and owners
+//! that collect them) are kept aside. Used for the file's self sizes and for shallow sizes while the dominator
+//! pass needs the memory.
+
+use crate::snapshot::NodeIndex;
+use rustc_hash::FxHashMap;
+
+#[derive(Debug, Clone, Default)]
+pub struct CompactSizes {
+    /// The size, or `u32::MAX` when it is in `large`.
+    small: Vec<u32>,
+    large: FxHashMap<NodeIndex, u64>,
+}
+
+impl CompactSizes {
+    pub(crate) fn reserve_exact(&mut self, additional: usize) {
+        self.small.reserve_exact(additional);
+    }
+
+    /// Appends the next node's size.
+    pub(crate) fn push(&mut self, size: u64) {
+        match u32::try_from(size) {
+            Ok(small) if small != u32::MAX => self.small.push(small),
+            _ => {
+                self.large.insert(self.small.len() as NodeIndex, size);
+                self.small.push(u32::MAX);
+            }
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, node: NodeIndex) -> u64 {
+        match self.small[node as usize] {
+            u32::MAX => self.large[&node],
+            small => small as u64,
+        }
+    }
+
+    #[inline]
+    pub fn set(&mut self, node: NodeIndex, size: u64) {
+        match u32::try_from(size) {
+            Ok(small) if small != u32::MAX => {
+                if self.small[node as usize] == u32::MAX {
+                    self.large.remove(&node);
+                }
+                self.small[node as usize] = small;
+            }
+            _ => {
+                self.small[node as usize] = u32::MAX;
+                self.large.insert(node, size);
+            }
+        }
+    }
+
+    /// Eight bytes per node.
+    pub fn to_vec(&self) -> Vec<u64> {
+        let mut sizes: Vec<u64> = self.small.iter().map(|&s| s as u64).collect();
+        for (&node, &size) in &self.large {
+            sizes[node as usize] = size;
+        }
+        sizes
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.small.capacity() * 4 + self.large.capacity() * 16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn large_values_are_kept_exactly() {
+        let mut sizes = super::CompactSizes::default();
+        for size in [0, 7, 6 << 30] {
+            sizes.push(size);
+        }
+        assert_eq!(sizes.to_vec(), [0, 7, 6 << 30]);
+        sizes.set(1, sizes.get(1) + u32::MAX as u64);
+        assert_eq!(sizes.get(1), u32::MAX as u64 + 7);
+        sizes.set(2, 40);
+        sizes.set(0, u32::MAX as u64);
+        assert_eq!(sizes.to_vec(), [u32::MAX as u64, u32::MAX as u64 + 7, 40]);
+        assert_eq!(sizes.large.len(), 2, "the entry of node 2 is gone");
+        sizes.set(1, 0);
+        assert_eq!((sizes.get(1), sizes.large.len()), (0, 1));
+    }
+}
