@@ -120,7 +120,7 @@ pub fn immediate_dominators(graph: &FlowGraph, root: NodeIndex) -> Dominators {
         vertex: vec![0u32; len],
         parent: vec![0u32; len],
         semi: vec![0u32; len],
-        upper: vec![0u32; len + 1],
+        upper: vec![0u32; len],
         cursor: vec![0u32; len],
         count: 0,
     };
