@@ -7,10 +7,6 @@ mod common;
 use common::*;
 use std::process::Command;
 
-fn tool_ok(cmd: &str) -> bool {
-    Command::new(cmd).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
-}
-
 #[test]
 fn addon_leak_is_named_with_its_js_caller() {
     if !tool_ok("node") || !tool_ok("npm") {

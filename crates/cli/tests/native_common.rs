@@ -93,8 +93,9 @@ pub fn profiled_pid(line: &str) -> u32 {
         .unwrap_or_else(|| panic!("no pid in {line:?}"))
 }
 
-pub fn has_node() -> bool {
-    Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+/// Whether `cmd --version` runs (the tests that need a tool skip without it).
+pub fn tool_ok(cmd: &str) -> bool {
+    Command::new(cmd).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 /// Asks the profiled process `pid` for a dump into `file` (`native dump --pid`) and returns the top of its

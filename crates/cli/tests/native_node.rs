@@ -13,7 +13,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 #[test]
 fn node_series_names_the_leaking_js_function() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_node() {
+    if !tool_ok("node") {
         eprintln!("skipped: node not on PATH");
         return;
     }
@@ -53,7 +53,7 @@ fn node_series_names_the_leaking_js_function() {
 #[test]
 fn dump_on_request_from_a_running_node() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_node() {
+    if !tool_ok("node") {
         eprintln!("skipped: node not on PATH");
         return;
     }

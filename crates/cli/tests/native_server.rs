@@ -63,7 +63,7 @@ fn wait_line(
 
 #[test]
 fn node_http_server_under_load_with_a_dump_mid_load() {
-    if !has_node() {
+    if !tool_ok("node") {
         eprintln!("skipped: node not on PATH");
         return;
     }
