@@ -48,6 +48,12 @@ fn status_mb(key: &str) -> u64 {
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: phases FILE.heapsnapshot");
+    // As `leakscope` itself does (see its main.rs), so that the peaks are the ones users see.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+    }
     let start = Mark::now();
     let file = std::fs::File::open(&path).expect("open");
     let snapshot = leakscope_heap::parse(file).expect("parse");

@@ -13,11 +13,40 @@ pub struct CompactSizes {
 }
 
 impl CompactSizes {
-    pub(crate) fn reserve_exact(&mut self, additional: usize) {
-        self.small.reserve_exact(additional);
+    /// `len` sizes of 0, in memory the system hands out already zeroed (nothing is touched until written).
+    pub(crate) fn zeroed(len: usize) -> Self {
+        CompactSizes { small: vec![0; len], large: FxHashMap::default() }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.small.len()
+    }
+
+    /// The four-byte slots, for filling in place: a size of 4 GiB or more is `u32::MAX` there, with the size
+    /// given to [`Self::keep_large`].
+    pub(crate) fn slots_mut(&mut self) -> &mut [u32] {
+        &mut self.small
+    }
+
+    /// Records the size of a node whose slot holds `u32::MAX`.
+    pub(crate) fn keep_large(&mut self, node: NodeIndex, size: u64) {
+        self.large.insert(node, size);
+    }
+
+    /// Grows to `len` nodes (new ones of size 0) or cuts down to it.
+    pub(crate) fn resize(&mut self, len: usize) {
+        if len < self.small.len() {
+            self.large.retain(|&node, _| (node as usize) < len);
+        }
+        self.small.resize(len, 0);
+    }
+
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.small.shrink_to_fit();
     }
 
     /// Appends the next node's size.
+    #[cfg(test)]
     pub(crate) fn push(&mut self, size: u64) {
         match u32::try_from(size) {
             Ok(small) if small != u32::MAX => self.small.push(small),

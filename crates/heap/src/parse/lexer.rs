@@ -1,7 +1,8 @@
 //! A streaming JSON scanner specialised for `.heapsnapshot` files: huge arrays of unsigned integers, a large
 //! array of strings, and small objects. It never builds a document tree and holds only one buffer of input.
 
-use super::numbers::scan_piece;
+use super::numbers::{count_commas, scan_piece};
+use super::target::{Piece, Target, Values};
 use crate::error::{Location, ParseError};
 use std::io::Read;
 
@@ -21,7 +22,7 @@ pub(crate) struct Lexer<R> {
     eof: bool,
     pub(crate) section: Option<&'static str>,
     pub(crate) index: Option<u64>,
-    /// Thresholds for the fast number scanner (see `uint_array_batched`); `usize::MAX` turns it off.
+    /// Thresholds for the fast number scanner (see `uint_array`); `usize::MAX` turns it off.
     fast_min: usize,
     parallel_min: usize,
 }
@@ -136,79 +137,42 @@ impl<R: Read> Lexer<R> {
 
     /// Reads a JSON array of unsigned integers, calling `sink` with each value in order.
     /// Returns the number of values.
-    pub(crate) fn uint_array(&mut self, mut sink: impl FnMut(u64) -> Result<(), String>) -> Result<u64, ParseError> {
-        self.uint_array_batched(|batch| {
-            for (i, &v) in batch.iter().enumerate() {
-                sink(v).map_err(|m| (i, m))?;
-            }
-            Ok(())
-        })
+    /// Reads a JSON array of unsigned integers into a vector.
+    pub(crate) fn uint_values(&mut self) -> Result<Vec<u64>, ParseError> {
+        let mut values = Values::new();
+        let count = self.uint_array(&mut values)?;
+        Ok(values.finish(count))
     }
 
-    /// Reads a JSON array of unsigned integers, handing them to `sink` in batches (in order). A sink error names
-    /// the position in the batch; the error reports its array index.
+    /// Reads a JSON array of unsigned integers into `target`, value by value in array order, and returns how many
+    /// there were. An error — the text's or the target's — names the value's byte offset and array index.
     ///
+    /// The buffered text up to its last comma is scanned a word at a time, in two halves on two threads when there
+    /// is enough of it: the second half's first array index is the first's plus the commas in the first half.
     /// The hot loop scans while at least `MARGIN` bytes are buffered, so a number never straddles a refill; the
     /// only state carried across refills is whether a value or a separator comes next.
-    pub(crate) fn uint_array_batched(
-        &mut self,
-        sink: impl FnMut(&[u64]) -> Result<(), (usize, String)>,
-    ) -> Result<u64, ParseError> {
-        self.scan_uint_array(&mut Direct { sink })
-    }
-
-    /// Like `uint_array_batched`, with the sink on a thread of its own, so that storing one batch overlaps
-    /// scanning the next. Batches arrive in order; a sink error wins over a later syntax error.
-    pub(crate) fn uint_array_pipelined(
-        &mut self,
-        sink: impl FnMut(&[u64]) -> Result<(), (usize, String)> + Send,
-    ) -> Result<u64, ParseError> {
-        std::thread::scope(|scope| {
-            let (to_sink, batches) = std::sync::mpsc::sync_channel::<(Vec<u64>, u64)>(2);
-            let (give_back, recycled) = std::sync::mpsc::channel::<Vec<u64>>();
-            let worker = scope.spawn(move || -> Result<(), (u64, String)> {
-                let mut sink = sink;
-                for (values, first) in batches {
-                    sink(&values).map_err(|(at, message)| (first + at as u64, message))?;
-                    let _ = give_back.send(values);
-                }
-                Ok(())
-            });
-            let scanned = self.scan_uint_array(&mut Piped { to_sink, recycled });
-            match worker.join().expect("sink thread panicked") {
-                Err((index, message)) => Err(self.sink_error(index, message)),
-                Ok(()) => scanned,
-            }
-        })
-    }
-
-    fn scan_uint_array(&mut self, consumer: &mut impl Consumer) -> Result<u64, ParseError> {
+    pub(crate) fn uint_array<T: Target>(&mut self, target: &mut T) -> Result<u64, ParseError> {
         const MARGIN: usize = 64;
-        const FLUSH: usize = 1 << 16;
+        // The exact path hands over to the fast one again after this many values.
+        const EXACT_RUN: usize = 1024;
         self.expect(b'[', "'[' to start an array of numbers")?;
         if self.peek_nonspace()? == Some(b']') {
             self.pos += 1;
             return Ok(0);
         }
         let mut count: u64 = 0;
-        let mut batch: Vec<u64> = Vec::with_capacity(FLUSH + 8192);
         let mut after_value = false;
-        let mut pieces: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
         loop {
             if !self.eof && self.end - self.pos <= MARGIN {
                 self.refill()?;
                 continue;
             }
-            // Fast path: the buffered text up to its last comma is scanned a word at a time, in two halves on two
-            // threads when there is enough of it. A piece stops at anything but numbers, commas and whitespace
-            // (the closing ']', an error); everything from there on goes through the exact loop below, so values,
-            // indices and error offsets are the same either way.
+            // A piece stops at anything but numbers, commas and whitespace (the closing ']', an error, a value the
+            // target refuses); everything from there on goes through the exact loop below, so values, indices and
+            // error offsets are the same either way.
             if !self.eof && self.end - self.pos >= self.fast_min.saturating_add(MARGIN) {
                 let limit = self.end - MARGIN;
                 if let Some(last) = memchr::memrchr(b',', &self.buf[self.pos..limit]).filter(|&c| c > 0) {
-                    if !batch.is_empty() {
-                        count += self.flush_numbers(consumer, &mut batch, count)?;
-                    }
                     let (start, stop) = (self.pos, self.pos + last);
                     let middle = if last >= self.parallel_min {
                         memchr::memrchr(b',', &self.buf[start..start + last / 2]).filter(|&c| c > 0).map(|c| start + c)
@@ -216,26 +180,34 @@ impl<R: Read> Lexer<R> {
                         None
                     };
                     let buf = &self.buf[..self.end];
-                    let [first, second] = &mut pieces;
-                    first.clear();
-                    second.clear();
-                    let (a, b) = match middle {
-                        Some(middle) => std::thread::scope(|scope| {
-                            let helper = scope.spawn(|| scan_piece(buf, middle, stop, true, second));
-                            let a = scan_piece(buf, start, middle, after_value, first);
-                            let b = helper.join().expect("number scanner thread panicked");
-                            ((a, middle), Some((b, stop)))
+                    let second = middle.map(|m| count + count_commas(&buf[start..m]) + u64::from(!after_value));
+                    let most = (stop - start) as u64 / 2 + 1;
+                    let (mut first_piece, second_piece) = target.pieces(count, second, most);
+                    let (a, (a_count, a_done), b) = match (middle, second_piece) {
+                        (Some(middle), Some(mut second_piece)) => std::thread::scope(|scope| {
+                            let helper = scope.spawn(move || {
+                                let scanned = scan_piece(buf, middle, stop, true, &mut second_piece);
+                                (scanned, second_piece.done())
+                            });
+                            let a = scan_piece(buf, start, middle, after_value, &mut first_piece);
+                            let a_done = first_piece.done();
+                            (a, a_done, Some(helper.join().expect("number scanner thread panicked")))
                         }),
-                        None => ((scan_piece(buf, start, stop, after_value, first), stop), None),
+                        _ => {
+                            let a = scan_piece(buf, start, stop, after_value, &mut first_piece);
+                            (a, first_piece.done(), None)
+                        }
                     };
-                    let ((a_at, a_after), a_end) = a;
-                    self.pos = a_at;
-                    after_value = a_after;
-                    count += self.flush_numbers(consumer, &mut pieces[0], count)?;
-                    if let (true, true, Some(((b_at, b_after), _))) = (a_at == a_end, a_after, b) {
-                        self.pos = b_at;
-                        after_value = b_after;
-                        count += self.flush_numbers(consumer, &mut pieces[1], count)?;
+                    target.commit(a_done);
+                    count += a_count;
+                    (self.pos, after_value) = a;
+                    if let Some(((b_at, b_after), (b_count, b_done))) = b {
+                        // The second half counts only if the first got through to it.
+                        if a == (middle.unwrap_or(stop), true) && Some(count) == second {
+                            target.commit(b_done);
+                            count += b_count;
+                            (self.pos, after_value) = (b_at, b_after);
+                        }
                     }
                     if self.pos == stop {
                         continue;
@@ -248,7 +220,8 @@ impl<R: Read> Lexer<R> {
             let mut i = self.pos;
             let mut failure: Option<String> = None;
             let mut closed = false;
-            while i < limit && batch.len() < FLUSH {
+            let mut taken = 0;
+            while i < limit && taken < EXACT_RUN {
                 while i < end && is_space(buf[i]) {
                     i += 1;
                 }
@@ -309,48 +282,28 @@ impl<R: Read> Lexer<R> {
                     i = start;
                     break;
                 }
-                batch.push(value);
+                if let Err(message) = target.put_exact(count, value) {
+                    i = start;
+                    failure = Some(message);
+                    break;
+                }
+                count += 1;
+                taken += 1;
                 after_value = true;
             }
             self.pos = i;
             if let Some(message) = failure {
-                self.index = Some(count + batch.len() as u64);
+                self.index = Some(count);
                 return Err(self.syntax(message));
-            }
-            if closed || batch.len() >= FLUSH {
-                count += self.flush_numbers(consumer, &mut batch, count)?;
             }
             if closed {
                 self.index = None;
                 return Ok(count);
             }
             if self.eof && self.pos == self.end {
-                self.index = Some(count + batch.len() as u64);
+                self.index = Some(count);
                 return Err(self.truncated("inside an array of numbers"));
             }
-        }
-    }
-
-    /// Hands `values` (array indices from `count` on) to the consumer, leaving `values` empty; returns how many
-    /// there were. A sink error names the array index.
-    fn flush_numbers(
-        &mut self,
-        consumer: &mut impl Consumer,
-        values: &mut Vec<u64>,
-        count: u64,
-    ) -> Result<u64, ParseError> {
-        let taken = values.len() as u64;
-        if taken > 0 {
-            consumer.take(values, count).map_err(|(index, message)| self.sink_error(index, message))?;
-        }
-        Ok(taken)
-    }
-
-    fn sink_error(&mut self, index: u64, message: String) -> ParseError {
-        self.index = Some(index);
-        ParseError::Syntax {
-            location: Location { offset: self.offset(), section: self.section, index: self.index },
-            message: format!("{message} (byte offset approximate)"),
         }
     }
 
@@ -551,40 +504,6 @@ impl<R: Read> Lexer<R> {
     }
 }
 
-/// Where scanned numbers go: `take` consumes `values` (array indices from `first` on) and leaves it empty.
-trait Consumer {
-    fn take(&mut self, values: &mut Vec<u64>, first: u64) -> Result<(), (u64, String)>;
-}
-
-/// Calls the sink on the scanning thread.
-struct Direct<F> {
-    sink: F,
-}
-
-impl<F: FnMut(&[u64]) -> Result<(), (usize, String)>> Consumer for Direct<F> {
-    fn take(&mut self, values: &mut Vec<u64>, first: u64) -> Result<(), (u64, String)> {
-        let result = (self.sink)(values).map_err(|(at, message)| (first + at as u64, message));
-        values.clear();
-        result
-    }
-}
-
-/// Sends each batch to the sink thread and carries on with an emptied vector it handed back.
-struct Piped {
-    to_sink: std::sync::mpsc::SyncSender<(Vec<u64>, u64)>,
-    recycled: std::sync::mpsc::Receiver<Vec<u64>>,
-}
-
-impl Consumer for Piped {
-    fn take(&mut self, values: &mut Vec<u64>, first: u64) -> Result<(), (u64, String)> {
-        let mut empty = self.recycled.try_recv().unwrap_or_default();
-        empty.clear();
-        let full = std::mem::replace(values, empty);
-        // A closed channel means the sink failed; `uint_array_pipelined` reports the sink's own error.
-        self.to_sink.send((full, first)).map_err(|_| (first, "the sink stopped".to_string()))
-    }
-}
-
 #[inline(always)]
 pub(super) fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t')
@@ -609,7 +528,7 @@ pub(crate) fn describe(b: u8) -> String {
 
 /// The fast scanner checked against the exact one: used by the unit tests and by the `numbers` fuzz target.
 pub(crate) mod agreement {
-    use super::Lexer;
+    use super::{Lexer, Values};
     use std::io::Read;
 
     pub(crate) fn xorshift(mut x: u64) -> u64 {
@@ -638,51 +557,29 @@ pub(crate) mod agreement {
 
     type Outcome = Result<(Vec<u64>, u64), (String, Option<u64>, Option<u64>)>;
 
-    fn scan_with(text: &[u8], seed: u64, fast: bool, fail_at: Option<u64>) -> Outcome {
+    fn scan_with(text: &[u8], seed: u64, fast: bool, refuse_at: Option<u64>) -> Outcome {
         let reader = Choppy { data: text.to_vec(), at: 0, seed };
         let mut lexer = if fast {
             Lexer::with_sizes(reader, 256 + (seed % 512) as usize, 1 + (seed % 100) as usize, (seed % 300) as usize)
         } else {
             Lexer::with_sizes(reader, 256, usize::MAX, usize::MAX)
         };
-        let mut values = Vec::new();
-        let sink = |batch: &[u64]| {
-            for (i, &v) in batch.iter().enumerate() {
-                if Some(values.len() as u64) == fail_at {
-                    return Err((i, "sink says no".to_string()));
-                }
-                values.push(v);
-            }
-            Ok(())
-        };
-        // The fast scanner with its sink on the same thread or on a thread of its own.
-        let result = if fast && seed.is_multiple_of(2) {
-            lexer.uint_array_pipelined(sink)
-        } else {
-            lexer.uint_array_batched(sink)
-        };
-        match result {
-            Ok(n) => Ok((values, n)),
-            Err(e) => {
-                let mut message = e.to_string();
-                // Sink errors give the array index exactly and the byte offset approximately.
-                let offset = if message.contains("approximate") {
-                    message = message.split_once(": ").map_or(message.clone(), |(_, rest)| rest.to_string());
-                    None
-                } else {
-                    e.offset()
-                };
-                Err((message, offset, lexer.index))
-            }
+        // Now and then the pieces get little room ahead, so that they stop for the exact path to make more.
+        let room = if fast && seed.is_multiple_of(3) { (seed >> 8) as usize % 40 } else { usize::MAX };
+        let mut target = Values { values: Vec::new(), refuse_at, room };
+        match lexer.uint_array(&mut target) {
+            Ok(n) => Ok((target.finish(n), n)),
+            Err(e) => Err((e.to_string(), e.offset(), lexer.index)),
         }
     }
 
     /// Panics when the fast scanner (three random buffer layouts) and the exact scanner disagree about `text`
-    /// in any way: values, count, error message, byte offset or array index.
-    pub fn check(text: &[u8], seed: u64, fail_at: Option<u64>) {
-        let exact = scan_with(text, seed, false, fail_at);
+    /// in any way: values, count, error message, byte offset or array index. With `refuse_at`, the target
+    /// refuses the value at that index.
+    pub fn check(text: &[u8], seed: u64, refuse_at: Option<u64>) {
+        let exact = scan_with(text, seed, false, refuse_at);
         for trial in 0..3 {
-            let fast = scan_with(text, xorshift(seed.wrapping_add(trial)), true, fail_at);
+            let fast = scan_with(text, xorshift(seed.wrapping_add(trial)), true, refuse_at);
             assert_eq!(fast, exact, "seed {seed}, trial {trial}: {}", String::from_utf8_lossy(text));
         }
     }
@@ -698,26 +595,20 @@ mod tests {
 
     #[test]
     fn reads_number_arrays() {
-        let mut values = Vec::new();
-        let n = lexer(" [1,22,\n333 , 0]").uint_array(|v| {
-            values.push(v);
-            Ok(())
-        });
-        assert_eq!(n.unwrap(), 4);
-        assert_eq!(values, vec![1, 22, 333, 0]);
-        assert_eq!(lexer("[]").uint_array(|_| Ok(())).unwrap(), 0);
+        assert_eq!(lexer(" [1,22,\n333 , 0]").uint_values().unwrap(), [1, 22, 333, 0]);
+        assert!(lexer("[]").uint_values().unwrap().is_empty());
     }
 
     #[test]
     fn rejects_bad_numbers_with_position() {
-        let err = lexer("[1,2,-3]").uint_array(|_| Ok(())).unwrap_err();
+        let err = lexer("[1,2,-3]").uint_values().unwrap_err();
         assert!(err.to_string().contains("negative"), "{err}");
         assert_eq!(err.offset(), Some(5));
-        let err = lexer("[1 2]").uint_array(|_| Ok(())).unwrap_err();
+        let err = lexer("[1 2]").uint_values().unwrap_err();
         assert!(err.to_string().contains("expected ','"), "{err}");
-        let err = lexer("[1,2").uint_array(|_| Ok(())).unwrap_err();
+        let err = lexer("[1,2").uint_values().unwrap_err();
         assert!(matches!(err, ParseError::Truncated { .. }), "{err}");
-        let err = lexer("[1,]").uint_array(|_| Ok(())).unwrap_err();
+        let err = lexer("[1,]").uint_values().unwrap_err();
         assert!(err.to_string().contains("after ','"), "{err}");
     }
 
@@ -729,10 +620,9 @@ mod tests {
         for case in 0..1500 {
             let mut text = String::from(" [");
             let count = 1 + xorshift(seed + case) % 3000;
-            // Now and then a fault: in the text, or in the sink (then the text has none: the exact scanner
-            // reports a syntax error later in its batch before a sink error, the word scanner the earlier one).
+            // Now and then a fault: in the text, in the target, or both (the one at the lower index wins).
             let fault = xorshift(seed ^ case);
-            let fail_at = (fault % 4 == 2).then(|| (fault >> 8) % (count + 5));
+            let fail_at = (fault % 3 == 2).then(|| (fault >> 12) % (count + 5));
             for i in 0..count {
                 seed = xorshift(seed);
                 let digits = 1 + (seed % 21) as usize;
@@ -744,7 +634,7 @@ mod tests {
                         number.push('0');
                     }
                 }
-                if digits > 19 && (!seed.is_multiple_of(5) || fail_at.is_some()) {
+                if digits > 19 && !seed.is_multiple_of(5) {
                     number.truncate(1 + (seed % 19) as usize);
                 }
                 text.push_str(&number);

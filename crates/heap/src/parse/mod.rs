@@ -1,18 +1,20 @@
 //! Streaming `.heapsnapshot` parser: reads any `Read` once, front to back, into [`HeapSnapshot`] columns.
 //! Field offsets come from `snapshot.meta`; unknown top-level keys are skipped.
 
+mod columns;
 mod lexer;
 mod meta;
 mod numbers;
-mod sinks;
+mod target;
 
 use crate::error::ParseError;
 use crate::snapshot::{AllocationTrace, HeapSnapshot, SourceLocation, TraceFunction, TraceNode};
 use crate::strings::StringTable;
+use columns::{EdgeColumns, NodeColumns};
 use lexer::Lexer;
 use meta::Layout;
-use sinks::{EdgeSink, NodeSink};
 use std::io::Read;
+use target::Target;
 
 /// Parses a whole snapshot from `reader` (plain JSON text; decompress `.gz` before handing it over).
 pub fn parse<R: Read>(reader: R) -> Result<HeapSnapshot, ParseError> {
@@ -126,12 +128,7 @@ impl<R: Read> Parser<R> {
                 if self.layout.is_some() {
                     self.read_nodes()?;
                 } else {
-                    let mut raw = Vec::new();
-                    self.lex.uint_array(|v| {
-                        raw.push(v);
-                        Ok(())
-                    })?;
-                    self.early_nodes = Some(raw);
+                    self.early_nodes = Some(self.lex.uint_values()?);
                 }
             }
             "edges" => {
@@ -139,12 +136,7 @@ impl<R: Read> Parser<R> {
                 if self.layout.is_some() {
                     self.read_edges()?;
                 } else {
-                    let mut raw = Vec::new();
-                    self.lex.uint_array(|v| {
-                        raw.push(v);
-                        Ok(())
-                    })?;
-                    self.early_edges = Some(raw);
+                    self.early_edges = Some(self.lex.uint_values()?);
                 }
             }
             "strings" => {
@@ -152,19 +144,18 @@ impl<R: Read> Parser<R> {
                 self.read_strings()?;
             }
             "locations" => {
-                let mut raw = Vec::new();
-                self.lex.uint_array(|v| {
-                    raw.push(u32::try_from(v).map_err(|_| format!("location value {v} is out of range"))?);
-                    Ok(())
-                })?;
-                self.raw_locations = raw;
+                let at = self.lex.offset();
+                let raw = self.lex.uint_values()?;
+                if let Some(bad) = raw.iter().position(|&v| v > u32::MAX as u64) {
+                    return Err(ParseError::Inconsistent(format!(
+                        "`locations` (from byte {at}) array index {bad}: value {} is out of range",
+                        raw[bad]
+                    )));
+                }
+                self.raw_locations = raw.into_iter().map(|v| v as u32).collect();
             }
             "trace_function_infos" => {
-                let mut raw = Vec::new();
-                self.lex.uint_array(|v| {
-                    raw.push(v);
-                    Ok(())
-                })?;
+                let raw = self.lex.uint_values()?;
                 let stride = self.layout.as_ref().map_or(6, |l| l.trace_function_fields.len().max(1));
                 let fields = self.layout.as_ref().map(|l| l.trace_function_offsets).unwrap_or([0, 1, 2, 3, 4, 5]);
                 let trace = self.snap.trace.get_or_insert_with(AllocationTrace::default);
@@ -185,11 +176,7 @@ impl<R: Read> Parser<R> {
                 self.snap.trace.get_or_insert_with(AllocationTrace::default).tree = tree;
             }
             "samples" => {
-                let mut raw = Vec::new();
-                self.lex.uint_array(|v| {
-                    raw.push(v);
-                    Ok(())
-                })?;
+                let raw = self.lex.uint_values()?;
                 if !raw.is_empty() {
                     let trace = self.snap.trace.get_or_insert_with(AllocationTrace::default);
                     trace.samples = raw.chunks_exact(2).map(|c| (c[0], c[1])).collect();
@@ -206,32 +193,36 @@ impl<R: Read> Parser<R> {
     }
 
     fn read_nodes(&mut self) -> Result<(), ParseError> {
-        let mut sink = NodeSink::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
-        let count = self.lex.uint_array_pipelined(|batch| sink.push_batch(batch))?;
-        sink.finish(count)
+        let mut columns = NodeColumns::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
+        let count = self.lex.uint_array(&mut columns)?;
+        columns.finish(count)
     }
 
     fn nodes_from_raw(&mut self, raw: &[u64]) -> Result<(), ParseError> {
-        let mut sink = NodeSink::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
+        let mut columns = NodeColumns::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
         for (i, &v) in raw.iter().enumerate() {
-            sink.push(v).map_err(|m| ParseError::Inconsistent(format!("`nodes` array index {i}: {m}")))?;
+            columns
+                .put_exact(i as u64, v)
+                .map_err(|m| ParseError::Inconsistent(format!("`nodes` array index {i}: {m}")))?;
         }
-        sink.finish(raw.len() as u64)
+        columns.finish(raw.len() as u64)
     }
 
     fn read_edges(&mut self) -> Result<(), ParseError> {
-        let mut sink = EdgeSink::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
-        let count = self.lex.uint_array_pipelined(|batch| sink.push_batch(batch))?;
-        self.max_edge_target = sink.finish(count)?;
+        let mut columns = EdgeColumns::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
+        let count = self.lex.uint_array(&mut columns)?;
+        self.max_edge_target = columns.finish(count)?;
         Ok(())
     }
 
     fn edges_from_raw(&mut self, raw: &[u64]) -> Result<(), ParseError> {
-        let mut sink = EdgeSink::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
+        let mut columns = EdgeColumns::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
         for (i, &v) in raw.iter().enumerate() {
-            sink.push(v).map_err(|m| ParseError::Inconsistent(format!("`edges` array index {i}: {m}")))?;
+            columns
+                .put_exact(i as u64, v)
+                .map_err(|m| ParseError::Inconsistent(format!("`edges` array index {i}: {m}")))?;
         }
-        self.max_edge_target = sink.finish(raw.len() as u64)?;
+        self.max_edge_target = columns.finish(raw.len() as u64)?;
         Ok(())
     }
 

@@ -4,42 +4,55 @@
 
 #[cfg(not(target_arch = "x86_64"))]
 use super::lexer::is_space;
+use super::target::Piece;
 
 /// Scans unsigned integers, commas and whitespace in `buf[from..to]` into `out`, 64 bytes at a time, starting
 /// after a value or not (`after_value`). Per block, bit masks of digits, commas and whitespace find where
 /// numbers start and check that numbers and commas alternate; each number is then read from its start a word at a
-/// time, independently of the others. Stops at the first thing the exact scanner in `uint_array_batched` would
-/// handle differently — any other byte, a number with a fraction or exponent, more than 19 digits, two commas or
-/// two numbers in a row — and returns a token boundary before it (`to` when it got through) and whether a value
-/// came last. `buf` must hold at least 64 bytes past `to`.
-pub(super) fn scan_piece(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut Vec<u64>) -> (usize, bool) {
-    // At most one number per two bytes. Values go into the spare capacity through a local count, because
-    // `Vec::push` reloads and stores the length on every call: a chain through memory that cost more than the
-    // number parsing itself.
-    out.reserve((to - from) / 2 + 2);
-    let taken = out.len();
-    let mut values = Values { spare: out.spare_capacity_mut(), count: 0 };
-    let stopped = scan_blocks(buf, from, to, after_value, &mut values);
-    let count = values.count;
-    // SAFETY: `Values::push` initialised the first `count` elements of the spare capacity.
-    unsafe { out.set_len(taken + count) };
-    stopped
+/// time, independently of the others. Stops at the first thing the exact scanner in `lexer.rs` would handle
+/// differently — any other byte, a number with a fraction or exponent, more than 19 digits, two commas or two
+/// numbers in a row, a value `out` refuses — and returns a token boundary before it (`to` when it got through) and
+/// whether a value came last. `buf` must hold at least 64 bytes past `to`.
+pub(super) fn scan_piece(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut impl Piece) -> (usize, bool) {
+    scan_blocks(buf, from, to, after_value, out)
 }
 
-struct Values<'a> {
-    spare: &'a mut [std::mem::MaybeUninit<u64>],
-    count: usize,
-}
-
-impl Values<'_> {
-    #[inline(always)]
-    fn push(&mut self, value: u64) {
-        self.spare[self.count].write(value);
-        self.count += 1;
+/// How many commas `bytes` holds: the number of values a piece of a number array holds, give or take one.
+pub(super) fn count_commas(bytes: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut blocks = bytes.chunks_exact(16);
+        let mut total = 0u64;
+        // SAFETY: SSE2 is part of x86-64; every load reads one whole 16-byte chunk of `bytes`.
+        unsafe {
+            let comma = _mm_set1_epi8(b',' as i8);
+            let zero = _mm_setzero_si128();
+            loop {
+                // Byte lanes count down by one per comma (compare gives -1); at most 255 rounds before they wrap.
+                let mut lanes = _mm_setzero_si128();
+                let mut rounds = 0;
+                for block in blocks.by_ref().take(255) {
+                    let v = _mm_loadu_si128(block.as_ptr() as *const __m128i);
+                    lanes = _mm_sub_epi8(lanes, _mm_cmpeq_epi8(v, comma));
+                    rounds += 1;
+                }
+                let sums = _mm_sad_epu8(lanes, zero);
+                total += (_mm_cvtsi128_si64(sums) + _mm_extract_epi16(sums, 4) as i64) as u64;
+                if rounds < 255 {
+                    break;
+                }
+            }
+        }
+        total + blocks.remainder().iter().filter(|&&b| b == b',').count() as u64
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        bytes.iter().filter(|&&b| b == b',').count() as u64
     }
 }
 
-fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut Values) -> (usize, bool) {
+fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut impl Piece) -> (usize, bool) {
     // Where to resume if this piece has to stop: right after the last number taken, or where it began.
     let mut resume = (from, after_value);
     let mut expect_value = !after_value;
@@ -67,8 +80,7 @@ fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut 
             let at = block + pending.trailing_zeros() as usize;
             pending &= pending - 1;
             match read_number(buf, at) {
-                Some((value, end)) if end <= to && !matches!(buf[end], b'.' | b'e' | b'E') => {
-                    out.push(value);
+                Some((value, end)) if end <= to && !matches!(buf[end], b'.' | b'e' | b'E') && out.put(value) => {
                     resume = (end, true);
                 }
                 _ => return resume,

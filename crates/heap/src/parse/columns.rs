@@ -1,0 +1,596 @@
+//! The `nodes` and `edges` arrays straight into the snapshot's columns: each value goes to the column of its
+//! field at its record's index, from two scanner threads at once (see `target.rs`). The columns are made the
+//! declared size up front, in memory the system hands out zeroed, so a file whose counts are right never moves
+//! them; the exact path makes room for files whose counts are wrong.
+
+use super::meta::{EdgeRole, Layout, NodeRole};
+use super::target::{Piece, Target};
+use super::to_u32;
+use crate::error::ParseError;
+use crate::snapshot::{HeapSnapshot, NodeIndex};
+
+/// A piece's share of one column: its record `k` (counted from the record it starts in) is `slots[k - skip]`,
+/// `skip` being 1 when that first record's field belongs to the piece before.
+struct Slots<'a, T> {
+    slots: &'a mut [T],
+    skip: usize,
+}
+
+impl<T> Slots<'_, T> {
+    #[inline(always)]
+    fn set(&mut self, record: usize, value: T) -> bool {
+        match self.slots.get_mut(record.wrapping_sub(self.skip)) {
+            Some(slot) => {
+                *slot = value;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Splits the column of field `field` (`None`: the file has no such field) between the pieces starting at
+/// array indices `first` and `second`, records being `stride` values long.
+fn split<T>(
+    column: &mut [T],
+    field: Option<usize>,
+    stride: usize,
+    first: u64,
+    second: Option<u64>,
+) -> (Slots<'_, T>, Option<Slots<'_, T>>) {
+    let Some(field) = field else {
+        return (Slots { slots: &mut [], skip: 0 }, second.map(|_| Slots { slots: &mut [], skip: 0 }));
+    };
+    let stride = stride as u64;
+    let len = column.len();
+    let skip = |index: u64| usize::from((field as u64) < index % stride);
+    // How many of this field's slots come before array index `index`.
+    let begin = |index: u64| ((index / stride) as usize).saturating_add(skip(index)).min(len);
+    let (_, rest) = column.split_at_mut(begin(first));
+    match second {
+        None => (Slots { slots: rest, skip: skip(first) }, None),
+        Some(second) => {
+            let (a, b) = rest.split_at_mut(begin(second) - begin(first));
+            (Slots { slots: a, skip: skip(first) }, Some(Slots { slots: b, skip: skip(second) }))
+        }
+    }
+}
+
+fn position<R: PartialEq>(roles: &[R], role: R) -> Option<usize> {
+    roles.iter().position(|r| *r == role)
+}
+
+/// Grows `column` to `len` zeroed slots when it is shorter.
+fn grow<T: Clone + Default>(column: &mut Vec<T>, len: usize) {
+    if column.len() < len {
+        column.resize(len, T::default());
+    }
+}
+
+/// Cuts `column` to `len`, giving the memory back when most of it was never used (a declared count far too
+/// large); a column the size it was declared is not copied.
+fn cut<T>(column: &mut Vec<T>, len: usize) {
+    column.truncate(len);
+    if column.capacity() / 2 > len {
+        column.shrink_to_fit();
+    }
+}
+
+pub(crate) struct NodeColumns<'a> {
+    roles: Vec<NodeRole>,
+    type_map: Vec<u8>,
+    trace: bool,
+    detached: bool,
+    snap: &'a mut HeapSnapshot,
+}
+
+impl<'a> NodeColumns<'a> {
+    /// Sets up the node columns of `snap`, the size `meta` declares.
+    pub(crate) fn new(layout: &Layout, snap: &'a mut HeapSnapshot) -> Self {
+        let records = (layout.declared_nodes as usize).min(1 << 28);
+        let trace = layout.node_roles.contains(&NodeRole::TraceNodeId);
+        let detached = layout.node_roles.contains(&NodeRole::Detachedness);
+        snap.node_type = vec![0; records];
+        snap.node_name = vec![0; records];
+        snap.node_id = vec![0; records];
+        snap.self_sizes = crate::sizes::CompactSizes::zeroed(records);
+        // Edge counts while parsing; they become first-edge offsets in `finish`, which adds the total at the end.
+        snap.first_edge = vec![0; records + 1];
+        snap.first_edge.truncate(records);
+        snap.node_trace_id = if trace { vec![0; records] } else { Vec::new() };
+        snap.node_detachedness = if detached { vec![0; records] } else { Vec::new() };
+        NodeColumns { roles: layout.node_roles.clone(), type_map: layout.node_type_map.clone(), trace, detached, snap }
+    }
+
+    fn grow_to(&mut self, records: usize) {
+        let len = records.max(2 * self.snap.node_type.len());
+        let snap = &mut *self.snap;
+        grow(&mut snap.node_type, len);
+        grow(&mut snap.node_name, len);
+        grow(&mut snap.node_id, len);
+        grow(&mut snap.first_edge, len);
+        if snap.self_sizes.len() < len {
+            snap.self_sizes.resize(len);
+        }
+        if self.trace {
+            grow(&mut snap.node_trace_id, len);
+        }
+        if self.detached {
+            grow(&mut snap.node_detachedness, len);
+        }
+    }
+
+    /// Checks and completes the columns once the array held `count` numbers.
+    pub(crate) fn finish(self, count: u64) -> Result<(), ParseError> {
+        let stride = self.roles.len() as u64;
+        if !count.is_multiple_of(stride) {
+            return Err(ParseError::Inconsistent(format!(
+                "the `nodes` array holds {count} numbers, which is not a multiple of the {stride} node fields in meta.node_fields"
+            )));
+        }
+        let records = (count / stride) as usize;
+        let snap = &mut *self.snap;
+        cut(&mut snap.node_type, records);
+        cut(&mut snap.node_name, records);
+        cut(&mut snap.node_id, records);
+        cut(&mut snap.first_edge, records);
+        snap.self_sizes.resize(records);
+        if snap.self_sizes.len() * 4 < snap.node_type.capacity() {
+            snap.self_sizes.shrink_to_fit();
+        }
+        cut(&mut snap.node_trace_id, records);
+        cut(&mut snap.node_detachedness, records);
+        let mut total: u64 = 0;
+        for slot in snap.first_edge.iter_mut() {
+            let edges = *slot as u64;
+            *slot = total as u32;
+            total += edges;
+        }
+        if total > u32::MAX as u64 {
+            return Err(ParseError::TooLarge(format!(
+                "the nodes declare {total} edges; at most 2^32 - 1 are supported"
+            )));
+        }
+        snap.first_edge.push(total as u32);
+        if snap.node_trace_id.iter().all(|&t| t == 0) {
+            snap.node_trace_id = Vec::new();
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct NodePiece<'a> {
+    roles: &'a [NodeRole],
+    type_map: &'a [u8],
+    first_record: usize,
+    record: usize,
+    field: usize,
+    count: u64,
+    types: Slots<'a, u8>,
+    names: Slots<'a, u32>,
+    ids: Slots<'a, u32>,
+    sizes: Slots<'a, u32>,
+    edge_counts: Slots<'a, u32>,
+    trace_ids: Slots<'a, u32>,
+    detachedness: Slots<'a, u8>,
+    large_sizes: Vec<(NodeIndex, u64)>,
+}
+
+impl Piece for NodePiece<'_> {
+    /// Self sizes of 4 GiB and more.
+    type Done = Vec<(NodeIndex, u64)>;
+
+    #[inline]
+    fn put(&mut self, v: u64) -> bool {
+        let k = self.record;
+        let stored = match self.roles[self.field] {
+            NodeRole::Type => match self.type_map.get(v as usize) {
+                Some(&code) => self.types.set(k, code),
+                None => false,
+            },
+            NodeRole::Name => u32::try_from(v).is_ok_and(|v| self.names.set(k, v)),
+            NodeRole::Id => u32::try_from(v).is_ok_and(|v| self.ids.set(k, v)),
+            NodeRole::SelfSize => match u32::try_from(v) {
+                Ok(small) if small != u32::MAX => self.sizes.set(k, small),
+                _ => {
+                    let stored = self.sizes.set(k, u32::MAX);
+                    if stored {
+                        self.large_sizes.push(((self.first_record + k) as NodeIndex, v));
+                    }
+                    stored
+                }
+            },
+            NodeRole::EdgeCount => u32::try_from(v).is_ok_and(|v| self.edge_counts.set(k, v)),
+            NodeRole::TraceNodeId => u32::try_from(v).is_ok_and(|v| self.trace_ids.set(k, v)),
+            NodeRole::Detachedness => self.detachedness.set(k, v.min(255) as u8),
+            NodeRole::Ignored => true,
+        };
+        if !stored {
+            return false;
+        }
+        self.field += 1;
+        if self.field == self.roles.len() {
+            self.field = 0;
+            self.record += 1;
+        }
+        self.count += 1;
+        true
+    }
+
+    fn done(self) -> (u64, Self::Done) {
+        (self.count, self.large_sizes)
+    }
+}
+
+impl Target for NodeColumns<'_> {
+    type Done = Vec<(NodeIndex, u64)>;
+    type Piece<'p>
+        = NodePiece<'p>
+    where
+        Self: 'p;
+
+    fn pieces(&mut self, first: u64, second: Option<u64>, _most: u64) -> (NodePiece<'_>, Option<NodePiece<'_>>) {
+        let roles = &self.roles[..];
+        let stride = roles.len();
+        let at = |role| position(roles, role);
+        let HeapSnapshot {
+            node_type,
+            node_name,
+            node_id,
+            self_sizes,
+            first_edge,
+            node_trace_id,
+            node_detachedness,
+            ..
+        } = &mut *self.snap;
+        let (types, types_b) = split(node_type, at(NodeRole::Type), stride, first, second);
+        let (names, names_b) = split(node_name, at(NodeRole::Name), stride, first, second);
+        let (ids, ids_b) = split(node_id, at(NodeRole::Id), stride, first, second);
+        let (sizes, sizes_b) = split(self_sizes.slots_mut(), at(NodeRole::SelfSize), stride, first, second);
+        let (edge_counts, edge_counts_b) = split(first_edge, at(NodeRole::EdgeCount), stride, first, second);
+        let (trace_ids, trace_ids_b) = split(node_trace_id, at(NodeRole::TraceNodeId), stride, first, second);
+        let (detachedness, detachedness_b) =
+            split(node_detachedness, at(NodeRole::Detachedness), stride, first, second);
+        let type_map = &self.type_map[..];
+        let piece = |index: u64| NodePiece {
+            roles,
+            type_map,
+            first_record: (index / stride as u64) as usize,
+            record: 0,
+            field: (index % stride as u64) as usize,
+            count: 0,
+            types: Slots { slots: &mut [], skip: 0 },
+            names: Slots { slots: &mut [], skip: 0 },
+            ids: Slots { slots: &mut [], skip: 0 },
+            sizes: Slots { slots: &mut [], skip: 0 },
+            edge_counts: Slots { slots: &mut [], skip: 0 },
+            trace_ids: Slots { slots: &mut [], skip: 0 },
+            detachedness: Slots { slots: &mut [], skip: 0 },
+            large_sizes: Vec::new(),
+        };
+        let a = NodePiece { types, names, ids, sizes, edge_counts, trace_ids, detachedness, ..piece(first) };
+        let b = second.map(|second| NodePiece {
+            types: types_b.expect("split in two"),
+            names: names_b.expect("split in two"),
+            ids: ids_b.expect("split in two"),
+            sizes: sizes_b.expect("split in two"),
+            edge_counts: edge_counts_b.expect("split in two"),
+            trace_ids: trace_ids_b.expect("split in two"),
+            detachedness: detachedness_b.expect("split in two"),
+            ..piece(second)
+        });
+        (a, b)
+    }
+
+    fn commit(&mut self, large_sizes: Self::Done) {
+        for (node, size) in large_sizes {
+            self.snap.self_sizes.keep_large(node, size);
+        }
+    }
+
+    fn put_exact(&mut self, index: u64, v: u64) -> Result<(), String> {
+        let stride = self.roles.len() as u64;
+        let record = (index / stride) as usize;
+        if record >= self.snap.node_type.len() {
+            self.grow_to(record + 1);
+        }
+        let snap = &mut *self.snap;
+        match self.roles[(index % stride) as usize] {
+            NodeRole::Type => {
+                snap.node_type[record] = self.type_map.get(v as usize).copied().ok_or_else(|| {
+                    format!("node {record} has type {v}, but meta.node_types lists only {}", self.type_map.len())
+                })?;
+            }
+            NodeRole::Name => snap.node_name[record] = to_u32(v, "node name")?,
+            NodeRole::Id => snap.node_id[record] = to_u32(v, "node id")?,
+            NodeRole::SelfSize => snap.self_sizes.set(record as NodeIndex, v),
+            NodeRole::EdgeCount => {
+                snap.first_edge[record] = u32::try_from(v)
+                    .map_err(|_| format!("node {record} has {v} edges; at most 2^32 - 1 are supported"))?;
+            }
+            NodeRole::TraceNodeId => snap.node_trace_id[record] = to_u32(v, "trace_node_id")?,
+            NodeRole::Detachedness => snap.node_detachedness[record] = v.min(255) as u8,
+            NodeRole::Ignored => {}
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct EdgeColumns<'a> {
+    roles: Vec<EdgeRole>,
+    type_map: Vec<u8>,
+    node_stride: u64,
+    max_target: u64,
+    snap: &'a mut HeapSnapshot,
+}
+
+impl<'a> EdgeColumns<'a> {
+    /// Sets up the edge columns of `snap`, the size `meta` declares.
+    pub(crate) fn new(layout: &Layout, snap: &'a mut HeapSnapshot) -> Self {
+        let records = (layout.declared_edges as usize).min(u32::MAX as usize);
+        snap.edge_type = vec![0; records];
+        snap.edge_name = vec![0; records];
+        snap.edge_to = vec![0; records];
+        EdgeColumns {
+            roles: layout.edge_roles.clone(),
+            type_map: layout.edge_type_map.clone(),
+            node_stride: layout.node_roles.len() as u64,
+            max_target: 0,
+            snap,
+        }
+    }
+
+    /// Checks and completes the columns once the array held `count` numbers; returns the largest target node seen,
+    /// for the range check once the node count is known.
+    pub(crate) fn finish(self, count: u64) -> Result<u64, ParseError> {
+        let stride = self.roles.len() as u64;
+        if !count.is_multiple_of(stride) {
+            return Err(ParseError::Inconsistent(format!(
+                "the `edges` array holds {count} numbers, which is not a multiple of the {stride} edge fields in meta.edge_fields"
+            )));
+        }
+        let records = (count / stride) as usize;
+        cut(&mut self.snap.edge_type, records);
+        cut(&mut self.snap.edge_name, records);
+        cut(&mut self.snap.edge_to, records);
+        Ok(self.max_target)
+    }
+}
+
+/// `to_node` as a node ordinal, when it is the offset of a node in the `nodes` array. The usual strides are
+/// spelled out so that the division is a multiplication.
+#[inline(always)]
+fn node_of(to_node: u64, stride: u64) -> Option<u64> {
+    let (node, rest) = match stride {
+        7 => (to_node / 7, to_node % 7),
+        6 => (to_node / 6, to_node % 6),
+        5 => (to_node / 5, to_node % 5),
+        _ => (to_node / stride, to_node % stride),
+    };
+    (rest == 0).then_some(node)
+}
+
+pub(crate) struct EdgePiece<'a> {
+    roles: &'a [EdgeRole],
+    type_map: &'a [u8],
+    node_stride: u64,
+    record: usize,
+    field: usize,
+    count: u64,
+    max_target: u64,
+    types: Slots<'a, u8>,
+    names: Slots<'a, u32>,
+    targets: Slots<'a, u32>,
+}
+
+impl Piece for EdgePiece<'_> {
+    /// The largest target node.
+    type Done = u64;
+
+    #[inline]
+    fn put(&mut self, v: u64) -> bool {
+        let k = self.record;
+        let stored = match self.roles[self.field] {
+            EdgeRole::Type => match self.type_map.get(v as usize) {
+                Some(&code) => self.types.set(k, code),
+                None => false,
+            },
+            EdgeRole::NameOrIndex => u32::try_from(v).is_ok_and(|v| self.names.set(k, v)),
+            EdgeRole::ToNode => match node_of(v, self.node_stride) {
+                Some(node) if node <= u32::MAX as u64 => {
+                    self.max_target = self.max_target.max(node);
+                    self.targets.set(k, node as u32)
+                }
+                _ => false,
+            },
+            EdgeRole::Ignored => true,
+        };
+        if !stored {
+            return false;
+        }
+        self.field += 1;
+        if self.field == self.roles.len() {
+            self.field = 0;
+            self.record += 1;
+        }
+        self.count += 1;
+        true
+    }
+
+    fn done(self) -> (u64, u64) {
+        (self.count, self.max_target)
+    }
+}
+
+impl Target for EdgeColumns<'_> {
+    type Done = u64;
+    type Piece<'p>
+        = EdgePiece<'p>
+    where
+        Self: 'p;
+
+    fn pieces(&mut self, first: u64, second: Option<u64>, _most: u64) -> (EdgePiece<'_>, Option<EdgePiece<'_>>) {
+        let roles = &self.roles[..];
+        let stride = roles.len();
+        let at = |role| position(roles, role);
+        let HeapSnapshot { edge_type, edge_name, edge_to, .. } = &mut *self.snap;
+        let (types, types_b) = split(edge_type, at(EdgeRole::Type), stride, first, second);
+        let (names, names_b) = split(edge_name, at(EdgeRole::NameOrIndex), stride, first, second);
+        let (targets, targets_b) = split(edge_to, at(EdgeRole::ToNode), stride, first, second);
+        let (type_map, node_stride) = (&self.type_map[..], self.node_stride);
+        let piece = |index: u64, types, names, targets| EdgePiece {
+            roles,
+            type_map,
+            node_stride,
+            record: 0,
+            field: (index % stride as u64) as usize,
+            count: 0,
+            max_target: 0,
+            types,
+            names,
+            targets,
+        };
+        let b = second.map(|second| {
+            piece(
+                second,
+                types_b.expect("split in two"),
+                names_b.expect("split in two"),
+                targets_b.expect("split in two"),
+            )
+        });
+        (piece(first, types, names, targets), b)
+    }
+
+    fn commit(&mut self, max_target: u64) {
+        self.max_target = self.max_target.max(max_target);
+    }
+
+    fn put_exact(&mut self, index: u64, v: u64) -> Result<(), String> {
+        let stride = self.roles.len() as u64;
+        let record = (index / stride) as usize;
+        let snap = &mut *self.snap;
+        if record >= snap.edge_to.len() {
+            let len = (record + 1).max(2 * snap.edge_to.len());
+            grow(&mut snap.edge_type, len);
+            grow(&mut snap.edge_name, len);
+            grow(&mut snap.edge_to, len);
+        }
+        match self.roles[(index % stride) as usize] {
+            EdgeRole::Type => {
+                snap.edge_type[record] = self.type_map.get(v as usize).copied().ok_or_else(|| {
+                    format!("edge {record} has type {v}, but meta.edge_types lists only {}", self.type_map.len())
+                })?;
+            }
+            EdgeRole::NameOrIndex => snap.edge_name[record] = to_u32(v, "edge name_or_index")?,
+            EdgeRole::ToNode => {
+                let node = node_of(v, self.node_stride).ok_or_else(|| {
+                    format!("edge {record}: to_node {v} is not a multiple of the node field count {}", self.node_stride)
+                })?;
+                snap.edge_to[record] = to_u32(node, "edge target")?;
+                self.max_target = self.max_target.max(node);
+            }
+            EdgeRole::Ignored => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::target::{Piece, Target};
+    use super::{EdgeColumns, NodeColumns};
+    use crate::snapshot::HeapSnapshot;
+
+    /// Hands `values` to `target` as the lexer may: pieces of any length, two at a time, some cut short, and the
+    /// exact path in between. `seed` picks the lengths.
+    fn feed<T: Target>(target: &mut T, values: &[u64], mut seed: u64) -> u64 {
+        let mut next = 0usize;
+        while next < values.len() {
+            seed = super::super::lexer::agreement::xorshift(seed);
+            let left = values.len() - next;
+            match seed % 4 {
+                0 => {
+                    target.put_exact(next as u64, values[next]).expect("a good value");
+                    next += 1;
+                }
+                mode => {
+                    let a_len = 1 + (seed >> 8) as usize % left;
+                    let b_len = (seed >> 24) as usize % (left - a_len + 1);
+                    let second = (mode != 1).then_some((next + a_len) as u64);
+                    let (mut a, b) = target.pieces(next as u64, second, (a_len + b_len) as u64);
+                    // Mode 3: the first piece stops one short, so the second one's values are dropped. A piece
+                    // stops at the first value it has no room for, as the scanner does.
+                    let a_stop = if mode == 3 { a_len - 1 } else { a_len };
+                    let a_through = values[next..next + a_stop].iter().all(|&v| a.put(v)) && mode != 3;
+                    let b_done = b.map(|mut b| {
+                        values[next + a_len..next + a_len + b_len].iter().all(|&v| b.put(v));
+                        b.done()
+                    });
+                    let (a_count, a_done) = a.done();
+                    target.commit(a_done);
+                    next += a_count as usize;
+                    if let (Some((b_count, b_done)), true) = (b_done, a_through) {
+                        target.commit(b_done);
+                        next += b_count as usize;
+                    }
+                }
+            }
+        }
+        values.len() as u64
+    }
+
+    /// Values may arrive one at a time or in pieces that start and end anywhere, inside a record too; the columns
+    /// must come out the same.
+    #[test]
+    fn pieces_split_anywhere_give_the_same_columns() {
+        let meta =
+            br#"{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],
+            "node_types":[["hidden","object"],"string","number","number","number","number","number"],
+            "edge_fields":["type","name_or_index","to_node"],
+            "edge_types":[["context","element","property"],"string_or_number","node"]},"node_count":250,"edge_count":0}"#;
+        let (layout, _) = super::super::meta::read_header(meta, 0).expect("meta");
+        let count = 300u64;
+        let nodes: Vec<u64> = (0..count)
+            .flat_map(|n| [n % 2, n * 3, 2 * n + 1, if n % 70 == 7 { (1 << 33) + n } else { n * 16 }, 2, n % 5, n % 3])
+            .collect();
+        let edges: Vec<u64> = (0..2 * count).flat_map(|e| [e % 3, e * 5, (e * 7919 % count) * 7]).collect();
+        let columns = |seed: Option<u64>| {
+            let mut snap = HeapSnapshot::default();
+            let mut target = NodeColumns::new(&layout, &mut snap);
+            let n = match seed {
+                Some(seed) => feed(&mut target, &nodes, seed),
+                None => {
+                    for (i, &v) in nodes.iter().enumerate() {
+                        target.put_exact(i as u64, v).expect("a good value");
+                    }
+                    nodes.len() as u64
+                }
+            };
+            target.finish(n).expect("nodes");
+            let mut target = EdgeColumns::new(&layout, &mut snap);
+            let n = feed(&mut target, &edges, seed.unwrap_or(1) ^ 0x5555);
+            assert_eq!(target.finish(n).expect("edges"), count - 1, "largest target");
+            format!(
+                "{:?}",
+                (
+                    &snap.node_type,
+                    &snap.node_name,
+                    &snap.node_id,
+                    snap.self_sizes.to_vec(),
+                    &snap.first_edge,
+                    &snap.node_trace_id,
+                    &snap.node_detachedness,
+                    &snap.edge_type,
+                    &snap.edge_name,
+                    &snap.edge_to
+                )
+            )
+        };
+        let exact = columns(None);
+        assert!(exact.contains("8589934599"), "the large self size is kept");
+        assert!(exact.contains(&format!(", {}]", 2 * count)), "first-edge offsets end at the edge count");
+        for seed in 1..200 {
+            assert_eq!(columns(Some(seed)), exact, "seed {seed}");
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Where the number scanner puts the values of a `[...]` array: straight into their final place by array index,
+//! from two threads at once. The node and edge columns are targets (`columns.rs`); so is a plain vector.
+
+/// Takes consecutive values of one array, from the index it was made for on, on a scanner thread.
+pub(crate) trait Piece: Send {
+    /// What the target keeps once the piece is accepted, beyond the values already in place.
+    type Done: Send;
+
+    /// Stores the next value. `false` refuses it — no room, or a value the exact path must report — and the
+    /// scanner stops before it: the exact path then reads it again and calls [`Target::put_exact`].
+    fn put(&mut self, value: u64) -> bool;
+
+    /// How many values were stored, and what the target keeps.
+    fn done(self) -> (u64, Self::Done);
+}
+
+pub(crate) trait Target {
+    type Done: Send;
+    type Piece<'a>: Piece<Done = Self::Done>
+    where
+        Self: 'a;
+
+    /// Writers for the values from array index `first` on and, when `second` is given, from `second` on (the first
+    /// then stops at `second`); together they will be offered at most `most` values. A writer refuses values it
+    /// has no room for.
+    fn pieces(&mut self, first: u64, second: Option<u64>, most: u64) -> (Self::Piece<'_>, Option<Self::Piece<'_>>);
+
+    /// Keeps what an accepted piece did, in array order. The values of a piece that is not accepted (the one
+    /// before it stopped early) stay where they were written, and are overwritten or cut off later.
+    fn commit(&mut self, done: Self::Done);
+
+    /// Stores value number `index` (always the next one), making room as needed, or says what is wrong with it.
+    fn put_exact(&mut self, index: u64, value: u64) -> Result<(), String>;
+}
+
+/// All values of an array in a vector. `refuse_at` makes the value at that index an error (the tests' and the
+/// fuzz target's way to check errors raised by a target); `room` bounds the room made ahead for the pieces, to
+/// exercise the path where they run out of it.
+pub(crate) struct Values {
+    pub(crate) values: Vec<u64>,
+    pub(crate) refuse_at: Option<u64>,
+    pub(crate) room: usize,
+}
+
+impl Values {
+    pub(crate) fn new() -> Self {
+        Values { values: Vec::new(), refuse_at: None, room: usize::MAX }
+    }
+
+    /// The values, once the array has `count` of them.
+    pub(crate) fn finish(mut self, count: u64) -> Vec<u64> {
+        self.values.truncate(count as usize);
+        self.values
+    }
+}
+
+pub(crate) struct ValuesPiece<'a> {
+    slots: &'a mut [u64],
+    first: u64,
+    refuse_at: Option<u64>,
+    count: usize,
+}
+
+impl Piece for ValuesPiece<'_> {
+    type Done = ();
+
+    #[inline]
+    fn put(&mut self, value: u64) -> bool {
+        if self.refuse_at == Some(self.first + self.count as u64) {
+            return false;
+        }
+        match self.slots.get_mut(self.count) {
+            Some(slot) => {
+                *slot = value;
+                self.count += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn done(self) -> (u64, ()) {
+        (self.count as u64, ())
+    }
+}
+
+impl Target for Values {
+    type Done = ();
+    type Piece<'a> = ValuesPiece<'a>;
+
+    fn pieces(&mut self, first: u64, second: Option<u64>, most: u64) -> (ValuesPiece<'_>, Option<ValuesPiece<'_>>) {
+        let wanted = (first as usize).saturating_add((most as usize).min(self.room));
+        if self.values.len() < wanted {
+            self.values.resize(wanted, 0);
+        }
+        let len = self.values.len();
+        let refuse_at = self.refuse_at;
+        let (_, rest) = self.values.split_at_mut((first as usize).min(len));
+        match second {
+            None => (ValuesPiece { slots: rest, first, refuse_at, count: 0 }, None),
+            Some(second) => {
+                let at = ((second - first) as usize).min(rest.len());
+                let (a, b) = rest.split_at_mut(at);
+                (
+                    ValuesPiece { slots: a, first, refuse_at, count: 0 },
+                    Some(ValuesPiece { slots: b, first: second, refuse_at, count: 0 }),
+                )
+            }
+        }
+    }
+
+    fn commit(&mut self, _: ()) {}
+
+    fn put_exact(&mut self, index: u64, value: u64) -> Result<(), String> {
+        if self.refuse_at == Some(index) {
+            return Err("the target says no".into());
+        }
+        let at = index as usize;
+        if at >= self.values.len() {
+            self.values.resize((at + 1).max(self.values.len() * 2), 0);
+        }
+        self.values[at] = value;
+        Ok(())
+    }
+}
