@@ -3,6 +3,7 @@
 
 use crate::sizes::CompactSizes;
 use crate::strings::StringTable;
+use rustc_hash::FxHashMap;
 
 /// A node index (ordinal) in file order; the root is 0. V8 caps a snapshot at about 2^28 nodes.
 pub type NodeIndex = u32;
@@ -11,6 +12,14 @@ pub type NodeIndex = u32;
 pub const MAX_NODES: u64 = 1 << 31;
 /// An edge index (ordinal) in file order.
 pub type EdgeIndex = u32;
+
+/// An edge's `name_or_index` takes the low bits of its entry in the edge column, its type the top four.
+pub(crate) const EDGE_NAME_BITS: u32 = 28;
+/// All name bits set: the name is this or larger and sits in the side map (element indices and string counts of
+/// real snapshots stay far below).
+pub(crate) const EDGE_NAME_ASIDE: u32 = (1 << EDGE_NAME_BITS) - 1;
+/// Edge type codes must fit in the four top bits.
+pub(crate) const MAX_EDGE_TYPE_CODE: u8 = 15;
 
 /// Node types, in V8's canonical order. Files name their types in `meta`; they are mapped onto these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,8 +203,11 @@ pub struct HeapSnapshot {
     pub(crate) node_trace_id: Vec<u32>,
     /// Per-node `detachedness`, empty when absent.
     pub(crate) node_detachedness: Vec<u8>,
-    pub(crate) edge_type: Vec<u8>,
-    pub(crate) edge_name: Vec<u32>,
+    /// Per edge: type code in the top four bits, `name_or_index` below (see [`EDGE_NAME_BITS`]); one column
+    /// for both saves a byte per edge.
+    pub(crate) edge_type_and_name: Vec<u32>,
+    /// Names of [`EDGE_NAME_ASIDE`] and more, by edge.
+    pub(crate) large_edge_names: FxHashMap<EdgeIndex, u32>,
     pub(crate) edge_to: Vec<NodeIndex>,
     pub(crate) strings: StringTable,
     /// `(node, location)` sorted by node; at most one per node (a later entry wins, as in DevTools).
@@ -285,11 +297,16 @@ impl HeapSnapshot {
 
     #[inline]
     pub fn edge_type(&self, edge: EdgeIndex) -> EdgeType {
-        EdgeType::from_code(self.edge_type[edge as usize])
+        EdgeType::from_code(self.edge_type_code(edge))
+    }
+
+    #[inline]
+    fn edge_type_code(&self, edge: EdgeIndex) -> u8 {
+        (self.edge_type_and_name[edge as usize] >> EDGE_NAME_BITS) as u8
     }
 
     pub fn edge_type_name(&self, edge: EdgeIndex) -> &str {
-        let code = self.edge_type[edge as usize] as usize;
+        let code = self.edge_type_code(edge) as usize;
         EDGE_TYPE_NAMES
             .get(code)
             .copied()
@@ -305,15 +322,18 @@ impl HeapSnapshot {
     /// The raw `name_or_index` field.
     #[inline]
     pub fn edge_name_or_index(&self, edge: EdgeIndex) -> u32 {
-        self.edge_name[edge as usize]
+        match self.edge_type_and_name[edge as usize] & EDGE_NAME_ASIDE {
+            EDGE_NAME_ASIDE => self.large_edge_names[&edge],
+            name => name,
+        }
     }
 
     /// The edge's name: the property/variable name, or the element/hidden index as text.
     pub fn edge_name(&self, edge: EdgeIndex) -> std::borrow::Cow<'_, str> {
         if self.edge_type(edge).has_string_name() {
-            std::borrow::Cow::Borrowed(self.strings.get(self.edge_name[edge as usize]))
+            std::borrow::Cow::Borrowed(self.strings.get(self.edge_name_or_index(edge)))
         } else {
-            std::borrow::Cow::Owned(self.edge_name[edge as usize].to_string())
+            std::borrow::Cow::Owned(self.edge_name_or_index(edge).to_string())
         }
     }
 
@@ -367,7 +387,8 @@ impl HeapSnapshot {
             + self.first_edge.capacity() * 4
             + self.node_trace_id.capacity() * 4
             + self.node_detachedness.capacity();
-        let e = self.edge_type.capacity() + self.edge_name.capacity() * 4 + self.edge_to.capacity() * 4;
+        let e =
+            self.edge_type_and_name.capacity() * 4 + self.large_edge_names.capacity() * 8 + self.edge_to.capacity() * 4;
         n as u64 + e as u64 + self.strings.memory_bytes() + (self.locations.capacity() * 16) as u64
     }
 }

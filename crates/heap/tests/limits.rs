@@ -123,3 +123,22 @@ fn self_sizes_of_4_gib_and_more_are_kept_exactly() {
     assert_eq!(analysis.retained[0], 6_442_450_944 + 4_294_967_295 + 40);
     assert_eq!(analysis.shallow[1], 6_442_450_944);
 }
+
+#[test]
+fn edge_names_past_the_packed_range_are_kept_exactly() {
+    // Element indices share their edge's column with the edge type; those of 2^28 - 1 and more are kept aside.
+    let input = Generated::new(vec![
+        text(HEADER),
+        text(concat!(
+            r#""nodes":[9,0,1,0,3, 3,1,3,40,0],"#,
+            r#""edges":[1,268435455,5, 1,4294967295,5, 2,1,5],"strings":["","name"]}"#
+        )),
+    ]);
+    let snapshot = parse(input).unwrap();
+    let names: Vec<u32> = (0..3).map(|e| snapshot.edge_name_or_index(e)).collect();
+    assert_eq!(names, [268_435_455, u32::MAX, 1]);
+    assert_eq!(snapshot.edge_label(1), "[4294967295]");
+    assert_eq!(snapshot.edge_label(2), ".name");
+    let types: Vec<&str> = (0..3).map(|e| snapshot.edge_type_name(e)).collect();
+    assert_eq!(types, ["element", "element", "property"]);
+}

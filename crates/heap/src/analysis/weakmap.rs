@@ -3,7 +3,7 @@
 //! shape: the table's edge does not count for retention, and a value's distance is taken from the later of the
 //! pair. This module finds those names once per distinct string.
 
-use crate::snapshot::{EdgeType, HeapSnapshot};
+use crate::snapshot::{EdgeIndex, EdgeType, HeapSnapshot};
 use rustc_hash::FxHashMap as HashMap;
 
 /// A WeakMap pair edge name: the table's id, and an id shared by the two edges of one (key, value) pair.
@@ -28,11 +28,11 @@ impl WeakMapNames {
         let mut checked = vec![false; snapshot.strings.len()];
         let mut pairs: HashMap<String, u32> = HashMap::default();
         let mut by_name = HashMap::default();
-        for (edge, &kind) in snapshot.edge_type.iter().enumerate() {
-            if EdgeType::from_code(kind) != EdgeType::Internal {
+        for edge in 0..snapshot.edge_count() as EdgeIndex {
+            if snapshot.edge_type(edge) != EdgeType::Internal {
                 continue;
             }
-            let name = snapshot.edge_name[edge];
+            let name = snapshot.edge_name_or_index(edge);
             if std::mem::replace(&mut checked[name as usize], true) {
                 continue;
             }

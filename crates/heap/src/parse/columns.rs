@@ -316,26 +316,30 @@ impl Target for NodeColumns<'_> {
     }
 }
 
+/// The edge columns: types into `types` (the parser packs them into the name column once every edge is read),
+/// names and targets into the snapshot.
 pub(crate) struct EdgeColumns<'a> {
     roles: Vec<EdgeRole>,
     type_map: Vec<u8>,
     node_stride: u64,
     max_target: u64,
+    types: &'a mut Vec<u8>,
     snap: &'a mut HeapSnapshot,
 }
 
 impl<'a> EdgeColumns<'a> {
-    /// Sets up the edge columns of `snap`, the size `meta` declares.
-    pub(crate) fn new(layout: &Layout, snap: &'a mut HeapSnapshot) -> Self {
+    /// Sets up the edge columns, the size `meta` declares.
+    pub(crate) fn new(layout: &Layout, types: &'a mut Vec<u8>, snap: &'a mut HeapSnapshot) -> Self {
         let records = (layout.declared_edges as usize).min(u32::MAX as usize);
-        snap.edge_type = vec![0; records];
-        snap.edge_name = vec![0; records];
+        *types = vec![0; records];
+        snap.edge_type_and_name = vec![0; records];
         snap.edge_to = vec![0; records];
         EdgeColumns {
             roles: layout.edge_roles.clone(),
             type_map: layout.edge_type_map.clone(),
             node_stride: layout.node_roles.len() as u64,
             max_target: 0,
+            types,
             snap,
         }
     }
@@ -350,8 +354,8 @@ impl<'a> EdgeColumns<'a> {
             )));
         }
         let records = (count / stride) as usize;
-        cut(&mut self.snap.edge_type, records);
-        cut(&mut self.snap.edge_name, records);
+        cut(self.types, records);
+        cut(&mut self.snap.edge_type_and_name, records);
         cut(&mut self.snap.edge_to, records);
         Ok(self.max_target)
     }
@@ -433,9 +437,9 @@ impl Target for EdgeColumns<'_> {
         let roles = &self.roles[..];
         let stride = roles.len();
         let at = |role| position(roles, role);
-        let HeapSnapshot { edge_type, edge_name, edge_to, .. } = &mut *self.snap;
-        let (types, types_b) = split(edge_type, at(EdgeRole::Type), stride, first, second);
-        let (names, names_b) = split(edge_name, at(EdgeRole::NameOrIndex), stride, first, second);
+        let HeapSnapshot { edge_type_and_name, edge_to, .. } = &mut *self.snap;
+        let (types, types_b) = split(self.types, at(EdgeRole::Type), stride, first, second);
+        let (names, names_b) = split(edge_type_and_name, at(EdgeRole::NameOrIndex), stride, first, second);
         let (targets, targets_b) = split(edge_to, at(EdgeRole::ToNode), stride, first, second);
         let (type_map, node_stride) = (&self.type_map[..], self.node_stride);
         let piece = |index: u64, types, names, targets| EdgePiece {
@@ -471,17 +475,17 @@ impl Target for EdgeColumns<'_> {
         let snap = &mut *self.snap;
         if record >= snap.edge_to.len() {
             let len = (record + 1).max(2 * snap.edge_to.len());
-            grow(&mut snap.edge_type, len);
-            grow(&mut snap.edge_name, len);
+            grow(self.types, len);
+            grow(&mut snap.edge_type_and_name, len);
             grow(&mut snap.edge_to, len);
         }
         match self.roles[(index % stride) as usize] {
             EdgeRole::Type => {
-                snap.edge_type[record] = self.type_map.get(v as usize).copied().ok_or_else(|| {
+                self.types[record] = self.type_map.get(v as usize).copied().ok_or_else(|| {
                     format!("edge {record} has type {v}, but meta.edge_types lists only {}", self.type_map.len())
                 })?;
             }
-            EdgeRole::NameOrIndex => snap.edge_name[record] = to_u32(v, "edge name_or_index")?,
+            EdgeRole::NameOrIndex => snap.edge_type_and_name[record] = to_u32(v, "edge name_or_index")?,
             EdgeRole::ToNode => {
                 let node = node_of(v, self.node_stride).ok_or_else(|| {
                     format!("edge {record}: to_node {v} is not a multiple of the node field count {}", self.node_stride)
@@ -567,7 +571,8 @@ mod tests {
                 }
             };
             target.finish(n).expect("nodes");
-            let mut target = EdgeColumns::new(&layout, &mut snap);
+            let mut types = Vec::new();
+            let mut target = EdgeColumns::new(&layout, &mut types, &mut snap);
             let n = feed(&mut target, &edges, seed.unwrap_or(1) ^ 0x5555);
             assert_eq!(target.finish(n).expect("edges"), count - 1, "largest target");
             format!(
@@ -580,8 +585,8 @@ mod tests {
                     &snap.first_edge,
                     &snap.node_trace_id,
                     &snap.node_detachedness,
-                    &snap.edge_type,
-                    &snap.edge_name,
+                    &types,
+                    &snap.edge_type_and_name,
                     &snap.edge_to
                 )
             )

@@ -1,7 +1,7 @@
 //! `snapshot.meta`: which field is where, and what the type numbers mean. Everything is looked up by name.
 
 use crate::error::ParseError;
-use crate::snapshot::{EdgeType, NodeType, EDGE_TYPE_NAMES, NODE_TYPE_NAMES};
+use crate::snapshot::{EdgeType, NodeType, EDGE_TYPE_NAMES, MAX_EDGE_TYPE_CODE, NODE_TYPE_NAMES};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +149,8 @@ pub(crate) fn read_header(text: &[u8], at: u64) -> Result<(Layout, Header), Pars
         .map(|name| {
             EdgeType::code_for_name(name).unwrap_or_else(|| {
                 other_edge_types.push(name.clone());
-                (EDGE_TYPE_NAMES.len() + other_edge_types.len() - 1).min(255) as u8
+                // Codes share an edge's column with its name: a tenth unknown type and later ones show as the ninth.
+                (EDGE_TYPE_NAMES.len() + other_edge_types.len() - 1).min(MAX_EDGE_TYPE_CODE as usize) as u8
             })
         })
         .collect();

@@ -42,6 +42,8 @@ struct Parser<R> {
     early_nodes: Option<Vec<u64>>,
     early_edges: Option<Vec<u64>>,
     raw_locations: Vec<u32>,
+    /// Edge type codes while reading; packed into the snapshot's name column at the end.
+    edge_types: Vec<u8>,
     seen_nodes: bool,
     seen_edges: bool,
     seen_strings: bool,
@@ -58,6 +60,7 @@ impl<R: Read> Parser<R> {
             early_nodes: None,
             early_edges: None,
             raw_locations: Vec::new(),
+            edge_types: Vec::new(),
             seen_nodes: false,
             seen_edges: false,
             seen_strings: false,
@@ -209,14 +212,16 @@ impl<R: Read> Parser<R> {
     }
 
     fn read_edges(&mut self) -> Result<(), ParseError> {
-        let mut columns = EdgeColumns::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
+        let mut columns =
+            EdgeColumns::new(self.layout.as_ref().expect("layout known"), &mut self.edge_types, &mut self.snap);
         let count = self.lex.uint_array(&mut columns)?;
         self.max_edge_target = columns.finish(count)?;
         Ok(())
     }
 
     fn edges_from_raw(&mut self, raw: &[u64]) -> Result<(), ParseError> {
-        let mut columns = EdgeColumns::new(self.layout.as_ref().expect("layout known"), &mut self.snap);
+        let mut columns =
+            EdgeColumns::new(self.layout.as_ref().expect("layout known"), &mut self.edge_types, &mut self.snap);
         for (i, &v) in raw.iter().enumerate() {
             columns
                 .put_exact(i as u64, v)
@@ -377,13 +382,7 @@ impl<R: Read> Parser<R> {
                 snap.node_name[bad]
             )));
         }
-        for (i, (&kind, &name)) in snap.edge_type.iter().zip(&snap.edge_name).enumerate() {
-            if crate::snapshot::EdgeType::from_code(kind).has_string_name() && name >= string_count {
-                return Err(ParseError::Inconsistent(format!(
-                    "edge {i} has name index {name} but the strings table has only {string_count} entries"
-                )));
-            }
-        }
+        pack_edge_types(snap, &std::mem::take(&mut self.edge_types), string_count)?;
         let layout = self.layout.as_ref().expect("checked above");
         let location_stride = layout.location_fields.max(1);
         let [obj, script, line, column] = layout.location_offsets;
@@ -412,6 +411,29 @@ impl<R: Read> Parser<R> {
         snap.info.bytes_read = self.lex.offset();
         Ok(self.snap)
     }
+}
+
+/// Checks that the edges whose type takes a string name name one, and moves each edge's type code into the top
+/// bits of its name entry (names too large for the rest go to the side map).
+fn pack_edge_types(snap: &mut HeapSnapshot, types: &[u8], string_count: u32) -> Result<(), ParseError> {
+    use crate::snapshot::{EdgeType, EDGE_NAME_ASIDE, EDGE_NAME_BITS};
+    let HeapSnapshot { edge_type_and_name, large_edge_names, .. } = snap;
+    for (i, (&code, entry)) in types.iter().zip(edge_type_and_name.iter_mut()).enumerate() {
+        let name = *entry;
+        if EdgeType::from_code(code).has_string_name() && name >= string_count {
+            return Err(ParseError::Inconsistent(format!(
+                "edge {i} has name index {name} but the strings table has only {string_count} entries"
+            )));
+        }
+        let low = if name >= EDGE_NAME_ASIDE {
+            large_edge_names.insert(i as u32, name);
+            EDGE_NAME_ASIDE
+        } else {
+            name
+        };
+        *entry = (code as u32) << EDGE_NAME_BITS | low;
+    }
+    Ok(())
 }
 
 pub(crate) fn to_u32(v: u64, what: &str) -> Result<u32, String> {
