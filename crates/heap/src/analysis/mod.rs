@@ -67,19 +67,27 @@ impl Analysis {
 
         progress("computing dominators, distances and class names");
         let essential = essential::essential_edges_parallel(snapshot, &page_owned, &weakmaps, parallel);
-        let dominator_pass = || {
-            let graph = FlowGraph::new(snapshot, &essential);
-            dominators::immediate_dominators(&graph, root)
-        };
-        let other_passes = || {
-            // Four bytes per node while the dominator pass holds its working arrays; eight once it is done.
-            let shallow = shallow::compact_shallow_sizes(snapshot, !user_roots.is_empty(), options.raw_sizes);
-            let distance = distances::distances(snapshot, &user_roots, &weakmaps, None);
-            let detached = dom_state::detached_nodes(snapshot);
-            let classes = ClassNames::compute(snapshot, &detached, options.interface_definitions.clone());
-            (shallow, distance, classes)
-        };
-        let (doms, (shallow, distance, classes)) = join(parallel, dominator_pass, other_passes);
+        let graph = FlowGraph::new(snapshot, &essential);
+        // The dominator pass in its three stages, the other passes beside the first and the last; the retainer
+        // lists in between take both threads.
+        let (mut numbered, (shallow, distance)) = join(
+            parallel,
+            || dominators::number_nodes(&graph, root),
+            || {
+                // Four bytes per node while the dominator pass holds its working arrays; eight once it is done.
+                let shallow = shallow::compact_shallow_sizes(snapshot, !user_roots.is_empty(), options.raw_sizes);
+                (shallow, distances::distances(snapshot, &user_roots, &weakmaps, None))
+            },
+        );
+        let retainers = numbered.list_upper_retainers(parallel);
+        let (doms, classes) = join(
+            parallel,
+            move || numbered.dominators(retainers),
+            || {
+                let detached = dom_state::detached_nodes(snapshot);
+                ClassNames::compute(snapshot, &detached, options.interface_definitions.clone())
+            },
+        );
         drop(essential);
         progress("computing retained sizes");
         let (compact, doms_ref) = (shallow, &doms);

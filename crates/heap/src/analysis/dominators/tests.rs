@@ -56,6 +56,14 @@ impl Graph {
             root,
         )
     }
+
+    /// As the analysis runs it: stage by stage, the retainer lists made by two threads.
+    fn dominators_with_two_threads(&self, root: u32) -> Dominators {
+        let graph = FlowGraph { first_edge: &self.first_edge, edge_to: &self.edge_to, essential: &self.essential };
+        let mut numbered = number_nodes(&graph, root);
+        let lists = numbered.list_upper_retainers(true);
+        numbered.dominators(lists)
+    }
 }
 
 /// The previous implementation, on vertex ids, kept as the reference: the DFS-number-space one must give the
@@ -395,6 +403,9 @@ proptest! {
         let g = Graph::with_weak(n, &edges, &weak);
         let got = g.dominators_from(root);
         let expected = reference_lengauer_tarjan(&g, root);
+        let two_threads = g.dominators_with_two_threads(root);
+        prop_assert_eq!(&two_threads.idom, &expected.idom);
+        prop_assert_eq!(&two_threads.preorder, &expected.preorder);
         prop_assert_eq!(got.idom, expected.idom);
         prop_assert_eq!(got.preorder, expected.preorder);
         prop_assert_eq!(got.unreachable, expected.unreachable);
