@@ -111,6 +111,14 @@ fn name_indices_must_exist() {
 }
 
 #[test]
+fn edge_name_indices_must_exist() {
+    // The second edge (a shortcut, named by a string) is checked by the second of the two packing threads.
+    let text = valid().replace(r#""edges":[1,1,7,5,2,14]"#, r#""edges":[1,1,7,5,9,14]"#);
+    let message = error_of(&text).to_string();
+    assert!(message.contains("edge 1 has name index 9"), "{message}");
+}
+
+#[test]
 fn unknown_sections_and_types_are_tolerated() {
     // A future top-level key, a six-field (older V8) layout without detachedness, and a new node type name.
     let six = valid()

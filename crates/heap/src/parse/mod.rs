@@ -8,7 +8,7 @@ mod numbers;
 mod target;
 
 use crate::error::ParseError;
-use crate::snapshot::{AllocationTrace, HeapSnapshot, SourceLocation, TraceFunction, TraceNode};
+use crate::snapshot::{AllocationTrace, EdgeIndex, HeapSnapshot, SourceLocation, TraceFunction, TraceNode};
 use crate::strings::StringTable;
 use columns::{EdgeColumns, NodeColumns};
 use lexer::Lexer;
@@ -414,26 +414,49 @@ impl<R: Read> Parser<R> {
 }
 
 /// Checks that the edges whose type takes a string name name one, and moves each edge's type code into the top
-/// bits of its name entry (names too large for the rest go to the side map).
+/// bits of its name entry (names too large for the rest go to the side map). Half the edges on another thread.
 fn pack_edge_types(snap: &mut HeapSnapshot, types: &[u8], string_count: u32) -> Result<(), ParseError> {
-    use crate::snapshot::{EdgeType, EDGE_NAME_ASIDE, EDGE_NAME_BITS};
     let HeapSnapshot { edge_type_and_name, large_edge_names, .. } = snap;
-    for (i, (&code, entry)) in types.iter().zip(edge_type_and_name.iter_mut()).enumerate() {
+    let middle = edge_type_and_name.len() / 2;
+    let (first, second) = edge_type_and_name.split_at_mut(middle);
+    let (first_types, second_types) = types.split_at(middle.min(types.len()));
+    let (a, b) = std::thread::scope(|scope| {
+        let helper = scope.spawn(|| pack_edge_range(second, second_types, middle, string_count));
+        let a = pack_edge_range(first, first_types, 0, string_count);
+        (a, helper.join().expect("edge packing thread panicked"))
+    });
+    for large in [a?, b?] {
+        large_edge_names.extend(large);
+    }
+    Ok(())
+}
+
+/// `pack_edge_types` for the edges from `first` on; returns the names kept aside.
+fn pack_edge_range(
+    entries: &mut [u32],
+    types: &[u8],
+    first: usize,
+    string_count: u32,
+) -> Result<Vec<(EdgeIndex, u32)>, ParseError> {
+    use crate::snapshot::{EdgeType, EDGE_NAME_ASIDE, EDGE_NAME_BITS};
+    let mut large = Vec::new();
+    for (i, (&code, entry)) in types.iter().zip(entries.iter_mut()).enumerate() {
         let name = *entry;
         if EdgeType::from_code(code).has_string_name() && name >= string_count {
             return Err(ParseError::Inconsistent(format!(
-                "edge {i} has name index {name} but the strings table has only {string_count} entries"
+                "edge {} has name index {name} but the strings table has only {string_count} entries",
+                first + i
             )));
         }
         let low = if name >= EDGE_NAME_ASIDE {
-            large_edge_names.insert(i as u32, name);
+            large.push(((first + i) as EdgeIndex, name));
             EDGE_NAME_ASIDE
         } else {
             name
         };
         *entry = (code as u32) << EDGE_NAME_BITS | low;
     }
-    Ok(())
+    Ok(large)
 }
 
 pub(crate) fn to_u32(v: u64, what: &str) -> Result<u32, String> {
