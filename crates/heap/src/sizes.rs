@@ -41,8 +41,12 @@ impl CompactSizes {
         self.small.resize(len, 0);
     }
 
-    pub(crate) fn shrink_to_fit(&mut self) {
-        self.small.shrink_to_fit();
+    /// Cuts down to `len` nodes, giving the memory back when most of it was never used.
+    pub(crate) fn cut(&mut self, len: usize) {
+        self.resize(len.min(self.small.len()));
+        if self.small.capacity() / 2 > len {
+            self.small.shrink_to_fit();
+        }
     }
 
     /// Appends the next node's size.

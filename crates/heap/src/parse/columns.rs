@@ -134,10 +134,7 @@ impl<'a> NodeColumns<'a> {
         cut(&mut snap.node_name, records);
         cut(&mut snap.node_id, records);
         cut(&mut snap.first_edge, records);
-        snap.self_sizes.resize(records);
-        if snap.self_sizes.len() * 4 < snap.node_type.capacity() {
-            snap.self_sizes.shrink_to_fit();
-        }
+        snap.self_sizes.cut(records);
         cut(&mut snap.node_trace_id, records);
         cut(&mut snap.node_detachedness, records);
         let mut total: u64 = 0;
