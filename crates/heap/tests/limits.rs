@@ -58,6 +58,11 @@ impl Read for Generated {
     }
 }
 
+/// Parses `HEADER` followed by `rest`.
+fn after_header(rest: &str) -> leakscope_heap::HeapSnapshot {
+    parse(Generated::new(vec![text(HEADER), text(rest)])).expect("a valid snapshot")
+}
+
 #[test]
 fn byte_offsets_past_4_gib_are_reported_exactly() {
     let padding: u64 = (1 << 32) + 1000;
@@ -108,14 +113,10 @@ fn more_than_2_pow_32_edges_is_a_clear_error() {
 #[test]
 fn self_sizes_of_4_gib_and_more_are_kept_exactly() {
     // The root (synthetic) holds a native node of 6 GiB, one of exactly u32::MAX bytes and an ordinary object.
-    let input = Generated::new(vec![
-        text(HEADER),
-        text(concat!(
-            r#""nodes":[9,0,1,0,3, 8,1,3,6442450944,0, 8,1,5,4294967295,0, 3,1,7,40,0],"#,
-            r#""edges":[1,1,5,1,2,10,1,3,15],"strings":["","big"]}"#
-        )),
-    ]);
-    let snapshot = parse(input).unwrap();
+    let snapshot = after_header(concat!(
+        r#""nodes":[9,0,1,0,3, 8,1,3,6442450944,0, 8,1,5,4294967295,0, 3,1,7,40,0],"#,
+        r#""edges":[1,1,5,1,2,10,1,3,15],"strings":["","big"]}"#
+    ));
     let sizes: Vec<u64> = (0..4).map(|n| snapshot.raw_self_size(n)).collect();
     assert_eq!(sizes, [0, 6_442_450_944, 4_294_967_295, 40]);
     assert_eq!(snapshot.raw_self_sizes(), sizes);
@@ -127,14 +128,10 @@ fn self_sizes_of_4_gib_and_more_are_kept_exactly() {
 #[test]
 fn edge_names_past_the_packed_range_are_kept_exactly() {
     // Element indices share their edge's column with the edge type; those of 2^28 - 1 and more are kept aside.
-    let input = Generated::new(vec![
-        text(HEADER),
-        text(concat!(
-            r#""nodes":[9,0,1,0,3, 3,1,3,40,0],"#,
-            r#""edges":[1,268435455,5, 1,4294967295,5, 2,1,5],"strings":["","name"]}"#
-        )),
-    ]);
-    let snapshot = parse(input).unwrap();
+    let snapshot = after_header(concat!(
+        r#""nodes":[9,0,1,0,3, 3,1,3,40,0],"#,
+        r#""edges":[1,268435455,5, 1,4294967295,5, 2,1,5],"strings":["","name"]}"#
+    ));
     let names: Vec<u32> = (0..3).map(|e| snapshot.edge_name_or_index(e)).collect();
     assert_eq!(names, [268_435_455, u32::MAX, 1]);
     assert_eq!(snapshot.edge_label(1), "[4294967295]");

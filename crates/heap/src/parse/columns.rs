@@ -76,6 +76,47 @@ fn cut<T>(column: &mut Vec<T>, len: usize) {
     }
 }
 
+/// How many records an array of `count` numbers holds, `stride` to a record; `what` names the array and its fields
+/// for the error.
+fn whole_records(count: u64, stride: usize, what: [&str; 3]) -> Result<usize, ParseError> {
+    let [array, fields, meta] = what;
+    if !count.is_multiple_of(stride as u64) {
+        return Err(ParseError::Inconsistent(format!(
+            "the `{array}` array holds {count} numbers, which is not a multiple of the {stride} {fields} in meta.{meta}"
+        )));
+    }
+    Ok((count / stride as u64) as usize)
+}
+
+/// Where a piece is: the field of the next value, its record (counted from the one the piece starts in), and how
+/// many values it stored.
+struct Position {
+    field: usize,
+    record: usize,
+    count: u64,
+    stride: usize,
+}
+
+impl Position {
+    fn at(index: u64, stride: usize) -> Self {
+        Position { field: (index % stride as u64) as usize, record: 0, count: 0, stride }
+    }
+
+    /// Moves past a value that was stored; says whether it was.
+    #[inline(always)]
+    fn advance(&mut self, stored: bool) -> bool {
+        if stored {
+            self.field += 1;
+            if self.field == self.stride {
+                self.field = 0;
+                self.record += 1;
+            }
+            self.count += 1;
+        }
+        stored
+    }
+}
+
 pub(crate) struct NodeColumns<'a> {
     roles: Vec<NodeRole>,
     type_map: Vec<u8>,
@@ -122,13 +163,7 @@ impl<'a> NodeColumns<'a> {
 
     /// Checks and completes the columns once the array held `count` numbers.
     pub(crate) fn finish(self, count: u64) -> Result<(), ParseError> {
-        let stride = self.roles.len() as u64;
-        if !count.is_multiple_of(stride) {
-            return Err(ParseError::Inconsistent(format!(
-                "the `nodes` array holds {count} numbers, which is not a multiple of the {stride} node fields in meta.node_fields"
-            )));
-        }
-        let records = (count / stride) as usize;
+        let records = whole_records(count, self.roles.len(), ["nodes", "node fields", "node_fields"])?;
         let snap = &mut *self.snap;
         cut(&mut snap.node_type, records);
         cut(&mut snap.node_name, records);
@@ -160,9 +195,7 @@ pub(crate) struct NodePiece<'a> {
     roles: &'a [NodeRole],
     type_map: &'a [u8],
     first_record: usize,
-    record: usize,
-    field: usize,
-    count: u64,
+    at: Position,
     types: Slots<'a, u8>,
     names: Slots<'a, u32>,
     ids: Slots<'a, u32>,
@@ -179,8 +212,8 @@ impl Piece for NodePiece<'_> {
 
     #[inline]
     fn put(&mut self, v: u64) -> bool {
-        let k = self.record;
-        let stored = match self.roles[self.field] {
+        let k = self.at.record;
+        let stored = match self.roles[self.at.field] {
             NodeRole::Type => match self.type_map.get(v as usize) {
                 Some(&code) => self.types.set(k, code),
                 None => false,
@@ -202,20 +235,11 @@ impl Piece for NodePiece<'_> {
             NodeRole::Detachedness => self.detachedness.set(k, v.min(255) as u8),
             NodeRole::Ignored => true,
         };
-        if !stored {
-            return false;
-        }
-        self.field += 1;
-        if self.field == self.roles.len() {
-            self.field = 0;
-            self.record += 1;
-        }
-        self.count += 1;
-        true
+        self.at.advance(stored)
     }
 
     fn done(self) -> (u64, Self::Done) {
-        (self.count, self.large_sizes)
+        (self.at.count, self.large_sizes)
     }
 }
 
@@ -253,9 +277,7 @@ impl Target for NodeColumns<'_> {
             roles,
             type_map,
             first_record: (index / stride as u64) as usize,
-            record: 0,
-            field: (index % stride as u64) as usize,
-            count: 0,
+            at: Position::at(index, stride),
             types: Slots { slots: &mut [], skip: 0 },
             names: Slots { slots: &mut [], skip: 0 },
             ids: Slots { slots: &mut [], skip: 0 },
@@ -344,13 +366,7 @@ impl<'a> EdgeColumns<'a> {
     /// Checks and completes the columns once the array held `count` numbers; returns the largest target node seen,
     /// for the range check once the node count is known.
     pub(crate) fn finish(self, count: u64) -> Result<u64, ParseError> {
-        let stride = self.roles.len() as u64;
-        if !count.is_multiple_of(stride) {
-            return Err(ParseError::Inconsistent(format!(
-                "the `edges` array holds {count} numbers, which is not a multiple of the {stride} edge fields in meta.edge_fields"
-            )));
-        }
-        let records = (count / stride) as usize;
+        let records = whole_records(count, self.roles.len(), ["edges", "edge fields", "edge_fields"])?;
         cut(self.types, records);
         cut(&mut self.snap.edge_type_and_name, records);
         cut(&mut self.snap.edge_to, records);
@@ -375,9 +391,7 @@ pub(crate) struct EdgePiece<'a> {
     roles: &'a [EdgeRole],
     type_map: &'a [u8],
     node_stride: u64,
-    record: usize,
-    field: usize,
-    count: u64,
+    at: Position,
     max_target: u64,
     types: Slots<'a, u8>,
     names: Slots<'a, u32>,
@@ -390,8 +404,8 @@ impl Piece for EdgePiece<'_> {
 
     #[inline]
     fn put(&mut self, v: u64) -> bool {
-        let k = self.record;
-        let stored = match self.roles[self.field] {
+        let k = self.at.record;
+        let stored = match self.roles[self.at.field] {
             EdgeRole::Type => match self.type_map.get(v as usize) {
                 Some(&code) => self.types.set(k, code),
                 None => false,
@@ -406,20 +420,11 @@ impl Piece for EdgePiece<'_> {
             },
             EdgeRole::Ignored => true,
         };
-        if !stored {
-            return false;
-        }
-        self.field += 1;
-        if self.field == self.roles.len() {
-            self.field = 0;
-            self.record += 1;
-        }
-        self.count += 1;
-        true
+        self.at.advance(stored)
     }
 
     fn done(self) -> (u64, u64) {
-        (self.count, self.max_target)
+        (self.at.count, self.max_target)
     }
 }
 
@@ -443,9 +448,7 @@ impl Target for EdgeColumns<'_> {
             roles,
             type_map,
             node_stride,
-            record: 0,
-            field: (index % stride as u64) as usize,
-            count: 0,
+            at: Position::at(index, stride),
             max_target: 0,
             types,
             names,
