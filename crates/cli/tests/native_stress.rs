@@ -87,7 +87,9 @@ fn single_threaded_program_gets_no_thread_and_still_answers_dumps() {
         .arg(&dir)
         .arg("--")
         .arg(&exe)
-        .arg("4000")
+        // Six seconds, so that about five periodic dumps give the growth verdict enough points on a busy host
+        // (with four, three dumps once put the leak's growth at 2.95 standard errors, under the 3 required).
+        .arg("6000")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
