@@ -71,11 +71,24 @@ impl Client {
 
     /// The profile fetched by code running in the target (one JSON string; no depth limit).
     pub fn sampling_profile_in_process(&mut self) -> Result<String> {
-        let value = self.evaluate_with(json!({
-            "expression": IN_PROCESS_PROFILE,
-            "includeCommandLineAPI": true,
-            "returnByValue": true,
-        }))?;
+        let mut attempt = 0;
+        let value = loop {
+            attempt += 1;
+            match self.evaluate_with(json!({
+                "expression": IN_PROCESS_PROFILE,
+                "includeCommandLineAPI": true,
+                "returnByValue": true,
+            })) {
+                // The evaluation can run in an interrupt while the target is itself loading one of Node's
+                // internal modules, which loading `inspector` then finds half-initialised ("Class extends value
+                // undefined ... at node:internal/worker/io"). Node does not cache a module that failed to load,
+                // so a little later the same expression succeeds.
+                Err(Error::Evaluate(message)) if attempt < 3 && message.contains("node:internal/") => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                other => break other?,
+            }
+        };
         match value {
             Value::String(text) => Ok(text),
             Value::Object(o) if o.contains_key("error") => Err(Error::Evaluate(format!(
