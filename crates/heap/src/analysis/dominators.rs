@@ -208,17 +208,17 @@ impl Numbered<'_, '_> {
         let (graph, number) = (self.graph, std::mem::take(&mut self.number));
         let n = number.len();
         if parallel && n > 1 {
-            let middle = graph.first_edge[..n].partition_point(|&e| e < graph.first_edge[n] / 2);
+            let middle = super::middle_by_edges(graph.first_edge);
             let (cursors, slots) = (as_atomic(&mut self.upper), as_atomic(&mut lists));
             let push = |t: usize, k: u32| {
                 let at = cursors[t].fetch_add(1, Ordering::Relaxed);
                 slots[at as usize].store(k, Ordering::Relaxed);
             };
-            std::thread::scope(|scope| {
-                let helper = scope.spawn(|| each_upper_retainer(graph, &number, explored, middle..n, push));
-                each_upper_retainer(graph, &number, explored, 0..middle, push);
-                helper.join().expect("retainer list thread panicked");
-            });
+            super::join(
+                true,
+                || each_upper_retainer(graph, &number, explored, middle..n, push),
+                || each_upper_retainer(graph, &number, explored, 0..middle, push),
+            );
         } else {
             let upper = &mut self.upper;
             each_upper_retainer(graph, &number, explored, 0..n, |t, k| {

@@ -24,8 +24,7 @@ pub fn essential_edges_parallel(
     // Split at the first node whose edges start in the second half (possibly none: then the upper part is
     // empty); the upper part's bit vector starts at the 64-bit word holding that node's first edge.
     let n = snapshot.node_count();
-    let half = snapshot.edge_count() as u32 / 2;
-    let middle = snapshot.first_edge[..n].partition_point(|&start| start < half);
+    let middle = super::middle_by_edges(&snapshot.first_edge);
     let word = snapshot.first_edge[middle] as usize / 64;
     let (upper, mut bits) = super::join(
         true,

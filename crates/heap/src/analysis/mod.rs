@@ -143,6 +143,13 @@ impl Analysis {
     }
 }
 
+/// The first node whose edges start in the second half of the edges (`first_edge.len() - 1` when none does): where
+/// the passes that take half the edges each split the nodes.
+fn middle_by_edges(first_edge: &[u32]) -> usize {
+    let n = first_edge.len() - 1;
+    first_edge[..n].partition_point(|&start| start < first_edge[n] / 2)
+}
+
 /// Runs `a` on a thread of its own and `b` on this one when `parallel`, else one after the other.
 fn join<A: Send, B>(parallel: bool, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
     if !parallel {

@@ -120,8 +120,6 @@ impl Position {
 pub(crate) struct NodeColumns<'a> {
     roles: Vec<NodeRole>,
     type_map: Vec<u8>,
-    trace: bool,
-    detached: bool,
     snap: &'a mut HeapSnapshot,
 }
 
@@ -140,7 +138,7 @@ impl<'a> NodeColumns<'a> {
         snap.first_edge.truncate(records);
         snap.node_trace_id = if trace { vec![0; records] } else { Vec::new() };
         snap.node_detachedness = if detached { vec![0; records] } else { Vec::new() };
-        NodeColumns { roles: layout.node_roles.clone(), type_map: layout.node_type_map.clone(), trace, detached, snap }
+        NodeColumns { roles: layout.node_roles.clone(), type_map: layout.node_type_map.clone(), snap }
     }
 
     fn grow_to(&mut self, records: usize) {
@@ -153,10 +151,10 @@ impl<'a> NodeColumns<'a> {
         if snap.self_sizes.len() < len {
             snap.self_sizes.resize(len);
         }
-        if self.trace {
+        if self.roles.contains(&NodeRole::TraceNodeId) {
             grow(&mut snap.node_trace_id, len);
         }
-        if self.detached {
+        if self.roles.contains(&NodeRole::Detachedness) {
             grow(&mut snap.node_detachedness, len);
         }
     }
@@ -196,6 +194,12 @@ pub(crate) struct NodePiece<'a> {
     type_map: &'a [u8],
     first_record: usize,
     at: Position,
+    slots: NodeSlots<'a>,
+    large_sizes: Vec<(NodeIndex, u64)>,
+}
+
+/// A node piece's share of each column.
+struct NodeSlots<'a> {
     types: Slots<'a, u8>,
     names: Slots<'a, u32>,
     ids: Slots<'a, u32>,
@@ -203,7 +207,6 @@ pub(crate) struct NodePiece<'a> {
     edge_counts: Slots<'a, u32>,
     trace_ids: Slots<'a, u32>,
     detachedness: Slots<'a, u8>,
-    large_sizes: Vec<(NodeIndex, u64)>,
 }
 
 impl Piece for NodePiece<'_> {
@@ -212,27 +215,27 @@ impl Piece for NodePiece<'_> {
 
     #[inline]
     fn put(&mut self, v: u64) -> bool {
-        let k = self.at.record;
+        let (k, slots) = (self.at.record, &mut self.slots);
         let stored = match self.roles[self.at.field] {
             NodeRole::Type => match self.type_map.get(v as usize) {
-                Some(&code) => self.types.set(k, code),
+                Some(&code) => slots.types.set(k, code),
                 None => false,
             },
-            NodeRole::Name => u32::try_from(v).is_ok_and(|v| self.names.set(k, v)),
-            NodeRole::Id => u32::try_from(v).is_ok_and(|v| self.ids.set(k, v)),
+            NodeRole::Name => u32::try_from(v).is_ok_and(|v| slots.names.set(k, v)),
+            NodeRole::Id => u32::try_from(v).is_ok_and(|v| slots.ids.set(k, v)),
             NodeRole::SelfSize => match u32::try_from(v) {
-                Ok(small) if small != u32::MAX => self.sizes.set(k, small),
+                Ok(small) if small != u32::MAX => slots.sizes.set(k, small),
                 _ => {
-                    let stored = self.sizes.set(k, u32::MAX);
+                    let stored = slots.sizes.set(k, u32::MAX);
                     if stored {
                         self.large_sizes.push(((self.first_record + k) as NodeIndex, v));
                     }
                     stored
                 }
             },
-            NodeRole::EdgeCount => u32::try_from(v).is_ok_and(|v| self.edge_counts.set(k, v)),
-            NodeRole::TraceNodeId => u32::try_from(v).is_ok_and(|v| self.trace_ids.set(k, v)),
-            NodeRole::Detachedness => self.detachedness.set(k, v.min(255) as u8),
+            NodeRole::EdgeCount => u32::try_from(v).is_ok_and(|v| slots.edge_counts.set(k, v)),
+            NodeRole::TraceNodeId => u32::try_from(v).is_ok_and(|v| slots.trace_ids.set(k, v)),
+            NodeRole::Detachedness => slots.detachedness.set(k, v.min(255) as u8),
             NodeRole::Ignored => true,
         };
         self.at.advance(stored)
@@ -273,30 +276,26 @@ impl Target for NodeColumns<'_> {
         let (detachedness, detachedness_b) =
             split(node_detachedness, at(NodeRole::Detachedness), stride, first, second);
         let type_map = &self.type_map[..];
-        let piece = |index: u64| NodePiece {
+        let piece = |index: u64, slots| NodePiece {
             roles,
             type_map,
             first_record: (index / stride as u64) as usize,
             at: Position::at(index, stride),
-            types: Slots { slots: &mut [], skip: 0 },
-            names: Slots { slots: &mut [], skip: 0 },
-            ids: Slots { slots: &mut [], skip: 0 },
-            sizes: Slots { slots: &mut [], skip: 0 },
-            edge_counts: Slots { slots: &mut [], skip: 0 },
-            trace_ids: Slots { slots: &mut [], skip: 0 },
-            detachedness: Slots { slots: &mut [], skip: 0 },
+            slots,
             large_sizes: Vec::new(),
         };
-        let a = NodePiece { types, names, ids, sizes, edge_counts, trace_ids, detachedness, ..piece(first) };
-        let b = second.map(|second| NodePiece {
-            types: types_b.expect("split in two"),
-            names: names_b.expect("split in two"),
-            ids: ids_b.expect("split in two"),
-            sizes: sizes_b.expect("split in two"),
-            edge_counts: edge_counts_b.expect("split in two"),
-            trace_ids: trace_ids_b.expect("split in two"),
-            detachedness: detachedness_b.expect("split in two"),
-            ..piece(second)
+        let a = piece(first, NodeSlots { types, names, ids, sizes, edge_counts, trace_ids, detachedness });
+        let b = second.map(|second| {
+            let slots = NodeSlots {
+                types: types_b.expect("split in two"),
+                names: names_b.expect("split in two"),
+                ids: ids_b.expect("split in two"),
+                sizes: sizes_b.expect("split in two"),
+                edge_counts: edge_counts_b.expect("split in two"),
+                trace_ids: trace_ids_b.expect("split in two"),
+                detachedness: detachedness_b.expect("split in two"),
+            };
+            piece(second, slots)
         });
         (a, b)
     }
