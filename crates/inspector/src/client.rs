@@ -6,6 +6,7 @@
 //! [`Client::call_streaming`] / [`Client::next_event`]; no second client is needed.
 
 use crate::error::{Error, Result};
+use crate::in_target::HEAP_SPACE_STATISTICS_EXPRESSION;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -450,14 +451,23 @@ impl Client {
 
     /// `v8.getHeapSpaceStatistics()` in the target: per-space sizes. `old_space` used bytes drop only at a
     /// full (mark-compact) GC, which makes them a GC detector.
-    pub fn heap_space_statistics(&mut self) -> Result<Vec<HeapSpace>> {
+    ///
+    /// `None` when the target had not loaded Node's `v8` module yet: loading it inside this evaluation could
+    /// run in an interrupt while the target is halfway through loading a module `v8` depends on (`stream`),
+    /// and would break both for good (see [`crate::in_target`]). The module is then loaded from the
+    /// target's event loop, and a later call answers.
+    pub fn heap_space_statistics(&mut self) -> Result<Option<Vec<HeapSpace>>> {
         let value = self.evaluate_with(json!({
-            "expression": "(() => { const v8 = typeof process.getBuiltinModule === 'function' ? \
-                process.getBuiltinModule('v8') : require('v8'); return v8.getHeapSpaceStatistics(); })()",
+            "expression": HEAP_SPACE_STATISTICS_EXPRESSION,
             "includeCommandLineAPI": true,
             "returnByValue": true,
         }))?;
-        serde_json::from_value(value).map_err(|e| Error::BadReply(format!("v8.getHeapSpaceStatistics(): {e}")))
+        if value.is_null() {
+            return Ok(None);
+        }
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| Error::BadReply(format!("v8.getHeapSpaceStatistics(): {e}")))
     }
 
     /// `HeapProfiler.collectGarbage`: a full, blocking GC in the target.

@@ -12,6 +12,7 @@
 mod client;
 mod error;
 pub mod http;
+pub mod in_target;
 pub mod procfs;
 pub mod sampling;
 mod session;
@@ -21,4 +22,5 @@ pub use client::{
     Client, Event, EventHandler, HeapSpace, HeapUsage, MemoryUsage, SnapshotOptions, SnapshotProgress, SnapshotStats,
 };
 pub use error::{Error, Result};
-pub use session::{is_loopback_host, AttachOptions, CloseReport, Origin, Session, Target, CLOSE_INSPECTOR_EXPRESSION};
+pub use in_target::CLOSE_INSPECTOR_EXPRESSION;
+pub use session::{is_loopback_host, AttachOptions, CloseReport, Origin, Session, Target};

@@ -7,6 +7,7 @@
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::http;
+use crate::in_target::CLOSE_INSPECTOR_EXPRESSION;
 use crate::procfs::{self, ProcInfo};
 use serde_json::json;
 use std::collections::HashSet;
@@ -82,13 +83,6 @@ pub struct CloseReport {
     /// The launched app was left running with this pid.
     pub child_kept: Option<u32>,
 }
-
-/// The expression that closes the inspector from inside the target. The module is resolved during the
-/// evaluation (the command-line `require` exists only then); `close()` is deferred with `setImmediate`
-/// because it waits for open sessions, including ours.
-pub const CLOSE_INSPECTOR_EXPRESSION: &str = "(() => { const i = typeof process.getBuiltinModule === 'function' \
-? process.getBuiltinModule('inspector') : (process.mainModule ? process.mainModule.require('inspector') : require('inspector')); \
-setImmediate(() => i.close()); return true; })()";
 
 /// An attached target: a [`Client`] plus what we must undo when done. Dereferences to the client.
 pub struct Session {

@@ -351,3 +351,104 @@ fn ps_lists_node_processes_with_their_inspector() {
     assert_eq!(without.inspector_port, None);
     assert!(!list.iter().any(|p| p.pid == std::process::id()));
 }
+
+/// The target paused halfway through loading `stream` (a breakpoint in `node:internal/streams/readable`, which
+/// `stream` loads before it defines `Readable`): the state an evaluation meets when it interrupts the app's
+/// first `console.log` to a pipe. What leakscope evaluates there must not load Node's modules (that throws and
+/// leaves `worker_threads`, `inspector` and `v8` broken in the target for good); it defers them, and after
+/// the pause the target's modules work and the inspector was closed.
+#[test]
+fn evaluations_during_a_module_load_leave_the_targets_modules_working() {
+    let dir = std::env::temp_dir().join(format!("leakscope-midload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("midload.js");
+    std::fs::write(
+        &script,
+        r#"'use strict';
+const fs = require('fs');
+fs.writeSync(1, `ready ${process.moduleLoadList.includes('NativeModule stream')}\n`);
+const timer = setInterval(() => {
+  if (!globalThis.go) return;
+  clearInterval(timer);
+  require('stream');
+  setTimeout(() => {
+    let verdict;
+    try {
+      const deferredV8 = process.moduleLoadList.includes('NativeModule v8');
+      new (require('worker_threads').MessageChannel)().port1.close();
+      require('v8').getHeapSpaceStatistics();
+      verdict = `modules work; v8 loaded ${deferredV8}; inspector ${require('inspector').url() === undefined ? 'closed' : 'open'}`;
+    } catch (e) {
+      verdict = `broken: ${e.message}`;
+    }
+    fs.writeSync(1, verdict + '\n');
+  }, 300);
+}, 20);
+setInterval(() => {}, 1000);
+"#,
+    )
+    .unwrap();
+    let mut child = Command::new("node")
+        .arg("--inspect=127.0.0.1:0")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node on PATH");
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let app = Guard { child, stderr_lines: None };
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (ptx, port) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("Debugger listening on ws://127.0.0.1:") {
+                let _ = ptx.send(rest.split('/').next().unwrap().parse::<u16>().unwrap());
+            }
+        }
+    });
+    assert_eq!(lines.recv_timeout(Duration::from_secs(10)).unwrap(), "ready false", "`stream` must load later");
+    let port = port.recv_timeout(Duration::from_secs(5)).expect("inspector banner");
+    let mut session = Session::attach(&Target::Inspect(format!("127.0.0.1:{port}")), &opts()).unwrap();
+    session.call("Debugger.enable", serde_json::json!({})).unwrap();
+    session
+        .call(
+            "Debugger.setBreakpointByUrl",
+            serde_json::json!({ "url": "node:internal/streams/readable", "lineNumber": 0 }),
+        )
+        .unwrap();
+    session.evaluate("globalThis.go = true").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "the target never paused in node:internal/streams/readable");
+        match session.next_event(Duration::from_millis(200)).unwrap() {
+            Some(event) if event.method == "Debugger.paused" => break,
+            _ => {}
+        }
+    }
+    // The hazard is real here: `stream` is half loaded.
+    let half = session.evaluate("process.getBuiltinModule('stream').Readable === undefined").unwrap();
+    assert_eq!(half, serde_json::json!(true));
+    assert_eq!(session.heap_space_statistics().unwrap(), None, "`v8` must not be loaded inside the evaluation");
+    let closing = session
+        .evaluate_with(serde_json::json!({
+            "expression": leakscope_inspector::CLOSE_INSPECTOR_EXPRESSION,
+            "includeCommandLineAPI": true,
+            "returnByValue": true,
+        }))
+        .unwrap();
+    assert_eq!(closing, serde_json::json!(true));
+    session.call("Debugger.resume", serde_json::json!({})).unwrap();
+    // `inspector.close()` waits for this session to go.
+    drop(session);
+    let verdict = lines.recv_timeout(Duration::from_secs(10)).expect("the target's verdict");
+    assert_eq!(verdict, "modules work; v8 loaded true; inspector closed");
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}

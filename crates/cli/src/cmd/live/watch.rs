@@ -315,6 +315,7 @@ pub fn watch(args: &WatchArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             let old = session
                 .heap_space_statistics()
                 .ok()
+                .flatten()
                 .and_then(|spaces| spaces.iter().find(|s| s.space_name == "old_space").map(|s| s.space_used_size));
             Ok::<_, Error>((mem, heap, old))
         })();
