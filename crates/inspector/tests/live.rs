@@ -23,9 +23,10 @@ fn scenario(name: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// A child process killed (SIGKILL) on drop.
+/// A child process killed (SIGKILL) on drop, with its output line by line.
 struct Guard {
     child: Child,
+    stdout_lines: mpsc::Receiver<String>,
     stderr_lines: Option<mpsc::Receiver<String>>,
 }
 
@@ -42,9 +43,8 @@ impl Drop for Guard {
     }
 }
 
-/// Starts `node FLAGS... SCRIPT ARGS...` and waits until it prints its first stdout line (`pid N` in loop
-/// mode, `listening P` in serve mode).
-fn start_node(flags: &[&str], script: &str, args: &[&str]) -> Guard {
+/// Starts `node FLAGS... SCRIPT ARGS...`.
+fn spawn_node(flags: &[&str], script: &str, args: &[&str]) -> Guard {
     let mut child = Command::new("node")
         .args(flags)
         .arg(script)
@@ -54,25 +54,40 @@ fn start_node(flags: &[&str], script: &str, args: &[&str]) -> Guard {
         .stderr(Stdio::piped())
         .spawn()
         .expect("node on PATH");
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        for _ in lines {}
-    });
-    let (etx, erx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = etx.send(line);
-        }
-    });
-    let guard = Guard { child, stderr_lines: Some(erx) };
-    rx.recv_timeout(Duration::from_secs(10)).expect("node printed its ready line");
+    let lines = |stream: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let stdout_lines = lines(Box::new(child.stdout.take().unwrap()));
+    let stderr_lines = Some(lines(Box::new(child.stderr.take().unwrap())));
+    Guard { child, stdout_lines, stderr_lines }
+}
+
+/// [`spawn_node`], then waits until it prints its first stdout line (`pid N` in loop mode, `listening P` in serve
+/// mode).
+fn start_node(flags: &[&str], script: &str, args: &[&str]) -> Guard {
+    let guard = spawn_node(flags, script, args);
+    guard.stdout_lines.recv_timeout(Duration::from_secs(10)).expect("node printed its ready line");
     guard
+}
+
+/// The port of the inspector a node started with `--inspect=127.0.0.1:0` printed in its banner.
+fn banner_port(app: &mut Guard) -> u16 {
+    let lines = app.stderr_lines.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100)) {
+            if let Some(rest) = line.strip_prefix("Debugger listening on ws://127.0.0.1:") {
+                return rest.split('/').next().unwrap().parse().unwrap();
+            }
+        }
+    }
+    panic!("no inspector banner");
 }
 
 fn loop_app(flags: &[&str]) -> Guard {
@@ -154,17 +169,8 @@ fn attach_by_pid_opens_snapshots_and_closes_the_inspector() {
 /// Starts node with an inspector already open on a random port; returns the guard and the port.
 fn app_with_inspector() -> (Guard, u16) {
     let mut app = loop_app(&["--inspect=127.0.0.1:0"]);
-    let lines = app.stderr_lines.take().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100)) {
-            if let Some(rest) = line.strip_prefix("Debugger listening on ws://127.0.0.1:") {
-                let port = rest.split('/').next().unwrap().parse().unwrap();
-                return (app, port);
-            }
-        }
-    }
-    panic!("no inspector banner");
+    let port = banner_port(&mut app);
+    (app, port)
 }
 
 #[test]
@@ -388,33 +394,10 @@ setInterval(() => {}, 1000);
 "#,
     )
     .unwrap();
-    let mut child = Command::new("node")
-        .arg("--inspect=127.0.0.1:0")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node on PATH");
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let app = Guard { child, stderr_lines: None };
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (ptx, port) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("Debugger listening on ws://127.0.0.1:") {
-                let _ = ptx.send(rest.split('/').next().unwrap().parse::<u16>().unwrap());
-            }
-        }
-    });
-    assert_eq!(lines.recv_timeout(Duration::from_secs(10)).unwrap(), "ready false", "`stream` must load later");
-    let port = port.recv_timeout(Duration::from_secs(5)).expect("inspector banner");
+    let mut app = spawn_node(&["--inspect=127.0.0.1:0"], &script.to_string_lossy(), &[]);
+    let ready = app.stdout_lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(ready, "ready false", "`stream` must load later");
+    let port = banner_port(&mut app);
     let mut session = Session::attach(&Target::Inspect(format!("127.0.0.1:{port}")), &opts()).unwrap();
     session.call("Debugger.enable", serde_json::json!({})).unwrap();
     session
@@ -447,7 +430,7 @@ setInterval(() => {}, 1000);
     session.call("Debugger.resume", serde_json::json!({})).unwrap();
     // `inspector.close()` waits for this session to go.
     drop(session);
-    let verdict = lines.recv_timeout(Duration::from_secs(10)).expect("the target's verdict");
+    let verdict = app.stdout_lines.recv_timeout(Duration::from_secs(10)).expect("the target's verdict");
     assert_eq!(verdict, "modules work; v8 loaded true; inspector closed");
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);

@@ -230,7 +230,7 @@ impl Numbered<'_, '_> {
     }
 
     /// Semidominators, then immediate dominators, from the retainer lists.
-    pub fn dominators(self, preds: Vec<u32>) -> Dominators {
+    pub fn dominators(self, mut preds: Vec<u32>) -> Dominators {
         let Numbered { graph, root, number, mut vertex, mut parent, mut semi, mut upper, explored, count, reached } =
             self;
         drop(number);
@@ -264,6 +264,13 @@ impl Numbered<'_, '_> {
             }
             semi[w] = s;
             best[w] = s;
+            // The lists are consumed from the end: give their memory back as the loop goes (a shrinking realloc of
+            // a large block unmaps its tail in place), so the passes running beside this one can use it.
+            let start = best[w - 1] as usize;
+            if preds.len() - start >= RELEASE_LISTS_EVERY {
+                preds.truncate(start);
+                preds.shrink_to_fit();
+            }
         }
         drop(preds);
         drop(ancestor);
@@ -331,6 +338,10 @@ fn as_atomic(slice: &mut [u32]) -> &[AtomicU32] {
     unsafe { &*(slice as *mut [u32] as *const [AtomicU32]) }
 }
 
+/// Entries (4 bytes each) of consumed retainer lists given back at a time (a few in tests, so that the property
+/// test's small graphs go through the release too).
+const RELEASE_LISTS_EVERY: usize = if cfg!(test) { 4 } else { 1 << 20 };
+
 /// How far ahead of the edge at hand the loops over all edges ask for their targets' entries.
 const PREFETCH_EDGES: usize = 16;
 
@@ -365,21 +376,24 @@ pub struct DominatorTree {
 impl DominatorTree {
     pub fn build(idom: &[NodeIndex], root: NodeIndex) -> Self {
         let n = idom.len();
+        // A counting sort that needs no cursor array: `first[d]` counts d's children, the running sum makes it the
+        // end of d's list, and filling from the last node down moves it back to the start.
         let mut first = vec![0u32; n + 1];
         for (node, &d) in idom.iter().enumerate() {
             if node as NodeIndex != root {
-                first[d as usize + 1] += 1;
+                first[d as usize] += 1;
             }
         }
-        for i in 0..n {
-            first[i + 1] += first[i];
+        let mut total = 0;
+        for slot in &mut first {
+            total += *slot;
+            *slot = total;
         }
-        let mut fill = first.clone();
         let mut children = vec![0; first[n] as usize];
-        for (node, &d) in idom.iter().enumerate() {
+        for (node, &d) in idom.iter().enumerate().rev() {
             if node as NodeIndex != root {
-                children[fill[d as usize] as usize] = node as NodeIndex;
-                fill[d as usize] += 1;
+                first[d as usize] -= 1;
+                children[first[d as usize] as usize] = node as NodeIndex;
             }
         }
         DominatorTree { first, children }

@@ -22,8 +22,6 @@ pub struct ClassAggregate {
     pub shallow: u64,
     pub retained: u64,
     pub min_distance: u32,
-    /// The nodes in this row, in file order.
-    pub members: Vec<NodeIndex>,
 }
 
 impl ClassAggregate {
@@ -79,15 +77,7 @@ pub fn aggregate(
             _ => ClassKey::Class(class),
         };
         let new_row = |rows: &mut Vec<ClassAggregate>| {
-            rows.push(ClassAggregate {
-                key,
-                class,
-                count: 0,
-                shallow: 0,
-                retained: 0,
-                min_distance: u32::MAX,
-                members: Vec::new(),
-            });
+            rows.push(ClassAggregate { key, class, count: 0, shallow: 0, retained: 0, min_distance: u32::MAX });
             (rows.len() - 1) as u32
         };
         let row = match key {
@@ -106,7 +96,6 @@ pub fn aggregate(
         aggregate.count += 1;
         aggregate.shallow += size;
         aggregate.min_distance = aggregate.min_distance.min(distance[node as usize]);
-        aggregate.members.push(node);
         row_of[node as usize] = row;
     }
     let sums = topmost_retained(snapshot.root(), tree, retained, &row_of, rows.len());
