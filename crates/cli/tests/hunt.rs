@@ -1,7 +1,8 @@
 //! `leakscope hunt`, `report` and `demo` against real node apps: every visible scenario driven over HTTP
 //! (`serve` mode, built-in driver) and left to grow by itself (`loop` mode, --wait), scored with the
 //! scenarios' own scorer; the demo's leaks all found; the HTML report checked in headless Chromium; an
-//! attached process left as it was found; Ctrl-C stops a launched app with no orphans.
+//! attached process left as it was found (by pid, and through the user's own inspector); Ctrl-C stops a
+//! launched app with no orphans.
 
 #[path = "support/child.rs"]
 mod child;
@@ -279,38 +280,66 @@ fn http_get(port: u16) -> String {
     text
 }
 
+/// Starts `node FLAGS SCENARIO.js serve --port PORT` and waits for its `listening` line. Its stderr is drained so
+/// that it never blocks on it; the ports of the inspector banners it prints come through the receiver.
+fn serve_app(name: &str, port: u16, flags: &[&str]) -> (KillOnDrop, std::sync::mpsc::Receiver<u16>) {
+    let script = shared_dir().join("scenarios").join(format!("{name}.js"));
+    let mut app = KillOnDrop(
+        Command::new("node")
+            .args(flags)
+            .arg(&script)
+            .args(["serve", "--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(app.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), format!("listening {port}"));
+    let (tx, banners) = std::sync::mpsc::channel();
+    let stderr = app.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("Debugger listening on ws://127.0.0.1:") {
+                let _ = tx.send(rest.split('/').next().unwrap().parse::<u16>().unwrap());
+            }
+        }
+    });
+    (app, banners)
+}
+
 #[test]
 fn hunt_by_pid_leaves_the_target_as_it_found_it() {
     let dir = out_dir("pid");
     let port = free_port();
-    let script = shared_dir().join("scenarios/unbounded-cache.js");
-    let mut app = KillOnDrop(
-        Command::new("node")
-            .arg(&script)
-            .args(["serve", "--port", &port.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (mut app, _) = serve_app("unbounded-cache", port, &[]);
     let app = &mut app.0;
-    let mut line = String::new();
-    BufReader::new(app.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), format!("listening {port}"));
     let before = listening_ports(app.id());
-    let args: Vec<String> = vec![
-        "--pid".into(),
-        app.id().to_string(),
-        "--url".into(),
-        format!("http://127.0.0.1:{port}/"),
-        "--requests".into(),
-        "1500".into(),
-    ];
-    let (code, report) = hunt(&dir, &args);
-    assert_scored("unbounded-cache", "pid", code, &report, &dir);
-    assert!(app.try_wait().unwrap().is_none(), "the target is still running");
+    hunt_attached(&dir, app, port, ["--pid".into(), app.id().to_string()]);
     assert_eq!(listening_ports(app.id()), before, "the inspector leakscope opened is closed again");
+}
+
+/// Hunts the `unbounded-cache` app serving on `port`, attached with `target`; it must be found and the app must
+/// keep running and answering.
+fn hunt_attached(dir: &Path, app: &mut std::process::Child, port: u16, target: [String; 2]) {
+    let mut args = target.to_vec();
+    args.extend(["--url".into(), format!("http://127.0.0.1:{port}/"), "--requests".into(), "1500".into()]);
+    let (code, report) = hunt(dir, &args);
+    assert_scored("unbounded-cache", &target[0], code, &report, dir);
+    assert!(app.try_wait().unwrap().is_none(), "the target is still running");
     assert!(http_get(port).starts_with("HTTP/1.1 200"), "the target still answers");
+}
+
+#[test]
+fn hunt_through_the_users_inspector_leaves_it_open() {
+    let dir = out_dir("inspect");
+    let port = free_port();
+    let (mut app, banner) = serve_app("unbounded-cache", port, &["--inspect=127.0.0.1:0"]);
+    let app = &mut app.0;
+    let inspector = banner.recv_timeout(Duration::from_secs(10)).expect("inspector banner");
+    hunt_attached(&dir, app, port, ["--inspect".into(), format!("127.0.0.1:{inspector}")]);
+    assert!(listening_ports(app.id()).contains(&inspector), "the user's inspector stays open");
 }
 
 /// A child process stopped even when the test fails.
