@@ -12,6 +12,7 @@ pub mod scripts;
 mod sizes;
 mod snapshot;
 mod strings;
+mod threads;
 pub mod units;
 
 pub use analysis::{Analysis, AnalysisOptions};

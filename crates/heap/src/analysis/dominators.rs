@@ -214,7 +214,7 @@ impl Numbered<'_, '_> {
                 let at = cursors[t].fetch_add(1, Ordering::Relaxed);
                 slots[at as usize].store(k, Ordering::Relaxed);
             };
-            super::join(
+            crate::threads::join(
                 true,
                 || each_upper_retainer(graph, &number, explored, middle..n, push),
                 || each_upper_retainer(graph, &number, explored, 0..middle, push),

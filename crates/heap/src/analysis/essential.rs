@@ -26,7 +26,7 @@ pub fn essential_edges_parallel(
     let n = snapshot.node_count();
     let middle = super::middle_by_edges(&snapshot.first_edge);
     let word = snapshot.first_edge[middle] as usize / 64;
-    let (upper, mut bits) = super::join(
+    let (upper, mut bits) = crate::threads::join(
         true,
         || essential_edges_of(snapshot, page_owned, weakmaps, middle as NodeIndex..n as NodeIndex, word * 64),
         || essential_edges_of(snapshot, page_owned, weakmaps, 0..middle as NodeIndex, 0),

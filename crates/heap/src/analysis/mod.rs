@@ -16,6 +16,7 @@ pub(crate) mod utf16;
 pub mod weakmap;
 
 use crate::snapshot::{HeapSnapshot, NodeIndex};
+use crate::threads::join;
 use bits::BitVec;
 pub use distances::{BASE_SYSTEM_DISTANCE, NO_DISTANCE};
 use dominators::{DominatorTree, FlowGraph};
@@ -148,17 +149,4 @@ impl Analysis {
 fn middle_by_edges(first_edge: &[u32]) -> usize {
     let n = first_edge.len() - 1;
     first_edge[..n].partition_point(|&start| start < first_edge[n] / 2)
-}
-
-/// Runs `a` on a thread of its own and `b` on this one when `parallel`, else one after the other.
-fn join<A: Send, B>(parallel: bool, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
-    if !parallel {
-        let a = a();
-        return (a, b());
-    }
-    std::thread::scope(|scope| {
-        let handle = scope.spawn(a);
-        let b = b();
-        (handle.join().expect("analysis thread panicked"), b)
-    })
 }

@@ -184,15 +184,20 @@ impl<R: Read> Lexer<R> {
                     let most = (stop - start) as u64 / 2 + 1;
                     let (mut first_piece, second_piece) = target.pieces(count, second, most);
                     let (a, (a_count, a_done), b) = match (middle, second_piece) {
-                        (Some(middle), Some(mut second_piece)) => std::thread::scope(|scope| {
-                            let helper = scope.spawn(move || {
-                                let scanned = scan_piece(buf, middle, stop, true, &mut second_piece);
-                                (scanned, second_piece.done())
-                            });
-                            let a = scan_piece(buf, start, middle, after_value, &mut first_piece);
-                            let a_done = first_piece.done();
-                            (a, a_done, Some(helper.join().expect("number scanner thread panicked")))
-                        }),
+                        (Some(middle), Some(mut second_piece)) => {
+                            let (b, (a, a_done)) = crate::threads::join(
+                                true,
+                                move || {
+                                    let scanned = scan_piece(buf, middle, stop, true, &mut second_piece);
+                                    (scanned, second_piece.done())
+                                },
+                                || {
+                                    let a = scan_piece(buf, start, middle, after_value, &mut first_piece);
+                                    (a, first_piece.done())
+                                },
+                            );
+                            (a, a_done, Some(b))
+                        }
                         _ => {
                             let a = scan_piece(buf, start, stop, after_value, &mut first_piece);
                             (a, first_piece.done(), None)

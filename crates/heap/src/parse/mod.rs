@@ -420,11 +420,11 @@ fn pack_edge_types(snap: &mut HeapSnapshot, types: &[u8], string_count: u32) -> 
     let middle = edge_type_and_name.len() / 2;
     let (first, second) = edge_type_and_name.split_at_mut(middle);
     let (first_types, second_types) = types.split_at(middle.min(types.len()));
-    let (a, b) = std::thread::scope(|scope| {
-        let helper = scope.spawn(|| pack_edge_range(second, second_types, middle, string_count));
-        let a = pack_edge_range(first, first_types, 0, string_count);
-        (a, helper.join().expect("edge packing thread panicked"))
-    });
+    let (b, a) = crate::threads::join(
+        true,
+        || pack_edge_range(second, second_types, middle, string_count),
+        || pack_edge_range(first, first_types, 0, string_count),
+    );
     for large in [a?, b?] {
         large_edge_names.extend(large);
     }
