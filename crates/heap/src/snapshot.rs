@@ -20,6 +20,10 @@ pub(crate) const EDGE_NAME_BITS: u32 = 28;
 pub(crate) const EDGE_NAME_ASIDE: u32 = (1 << EDGE_NAME_BITS) - 1;
 /// Edge type codes must fit in the four top bits.
 pub(crate) const MAX_EDGE_TYPE_CODE: u8 = 15;
+/// In the narrow layout an edge takes three bytes: its type in the top four of 24 bits, its name below.
+pub(crate) const NARROW_NAME_BITS: u32 = 20;
+/// All narrow name bits set: the name is this or larger and sits in the side map.
+pub(crate) const NARROW_NAME_ASIDE: u32 = (1 << NARROW_NAME_BITS) - 1;
 
 /// Node types, in V8's canonical order. Files name their types in `meta`; they are mapped onto these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -204,9 +208,13 @@ pub struct HeapSnapshot {
     /// Per-node `detachedness`, empty when absent.
     pub(crate) node_detachedness: Vec<u8>,
     /// Per edge: type code in the top four bits, `name_or_index` below (see [`EDGE_NAME_BITS`]); one column
-    /// for both saves a byte per edge.
+    /// for both saves a byte per edge. With `narrow_edge_names`, entries are 24 bits wide, packed end to end
+    /// (entry `e` is bits `24 e ..` of the column read as one little-endian bit string; see [`NARROW_NAME_BITS`]).
     pub(crate) edge_type_and_name: Vec<u32>,
-    /// Names of [`EDGE_NAME_ASIDE`] and more, by edge.
+    /// Whether the column holds 24-bit entries: when nearly all names fit in 20 bits (string tables under a
+    /// million entries, arrays under a million elements), which saves a byte per edge for the whole run.
+    pub(crate) narrow_edge_names: bool,
+    /// Names too large for their entry ([`EDGE_NAME_ASIDE`] or [`NARROW_NAME_ASIDE`] and more), by edge.
     pub(crate) large_edge_names: FxHashMap<EdgeIndex, u32>,
     pub(crate) edge_to: Vec<NodeIndex>,
     pub(crate) strings: StringTable,
@@ -301,8 +309,21 @@ impl HeapSnapshot {
     }
 
     #[inline]
-    fn edge_type_code(&self, edge: EdgeIndex) -> u8 {
-        (self.edge_type_and_name[edge as usize] >> EDGE_NAME_BITS) as u8
+    pub(crate) fn edge_type_code(&self, edge: EdgeIndex) -> u8 {
+        if self.narrow_edge_names {
+            (self.narrow_entry(edge) >> NARROW_NAME_BITS) as u8
+        } else {
+            (self.edge_type_and_name[edge as usize] >> EDGE_NAME_BITS) as u8
+        }
+    }
+
+    /// The 24-bit entry of `edge` in the narrow layout.
+    #[inline(always)]
+    fn narrow_entry(&self, edge: EdgeIndex) -> u32 {
+        let bit = edge as usize * 24;
+        let word = bit / 32;
+        let pair = self.edge_type_and_name[word] as u64 | (self.edge_type_and_name[word + 1] as u64) << 32;
+        (pair >> (bit % 32)) as u32 & 0x00FF_FFFF
     }
 
     pub fn edge_type_name(&self, edge: EdgeIndex) -> &str {
@@ -322,9 +343,15 @@ impl HeapSnapshot {
     /// The raw `name_or_index` field.
     #[inline]
     pub fn edge_name_or_index(&self, edge: EdgeIndex) -> u32 {
-        match self.edge_type_and_name[edge as usize] & EDGE_NAME_ASIDE {
-            EDGE_NAME_ASIDE => self.large_edge_names[&edge],
-            name => name,
+        let (name, aside) = if self.narrow_edge_names {
+            (self.narrow_entry(edge) & NARROW_NAME_ASIDE, NARROW_NAME_ASIDE)
+        } else {
+            (self.edge_type_and_name[edge as usize] & EDGE_NAME_ASIDE, EDGE_NAME_ASIDE)
+        };
+        if name == aside {
+            self.large_edge_names[&edge]
+        } else {
+            name
         }
     }
 

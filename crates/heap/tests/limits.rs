@@ -139,3 +139,25 @@ fn edge_names_past_the_packed_range_are_kept_exactly() {
     let types: Vec<&str> = (0..3).map(|e| snapshot.edge_type_name(e)).collect();
     assert_eq!(types, ["element", "element", "property"]);
 }
+
+#[test]
+fn edge_names_past_the_narrow_range_are_kept_exactly() {
+    // With few names past 20 bits, edges take three bytes each and those names are kept aside.
+    let mut edges: Vec<String> = (0..100).map(|i| format!("1,{i},5")).collect();
+    edges[10] = "1,1048575,5".into();
+    edges[20] = "1,268435455,0".into();
+    edges[30] = "2,1,5".into();
+    let snapshot = after_header(&format!(
+        r#""nodes":[9,0,1,0,100, 3,1,3,40,0],"edges":[{}],"strings":["","name"]}}"#,
+        edges.join(",")
+    ));
+    let names: Vec<u32> = (0..100).map(|e| snapshot.edge_name_or_index(e)).collect();
+    let mut expected: Vec<u32> = (0..100).collect();
+    (expected[10], expected[20], expected[30]) = (1_048_575, 268_435_455, 1);
+    assert_eq!(names, expected);
+    assert_eq!(snapshot.edge_label(20), "[268435455]");
+    assert_eq!(snapshot.edge_label(30), ".name");
+    assert_eq!(snapshot.edge_target(20), 0);
+    assert_eq!(snapshot.edge_type_name(30), "property");
+    assert_eq!(snapshot.edge_type_name(99), "element");
+}

@@ -416,7 +416,7 @@ impl<R: Read> Parser<R> {
 /// Checks that the edges whose type takes a string name name one, and moves each edge's type code into the top
 /// bits of its name entry (names too large for the rest go to the side map). Half the edges on another thread.
 fn pack_edge_types(snap: &mut HeapSnapshot, types: &[u8], string_count: u32) -> Result<(), ParseError> {
-    let HeapSnapshot { edge_type_and_name, large_edge_names, .. } = snap;
+    let HeapSnapshot { edge_type_and_name, large_edge_names, narrow_edge_names, .. } = snap;
     let middle = edge_type_and_name.len() / 2;
     let (first, second) = edge_type_and_name.split_at_mut(middle);
     let (first_types, second_types) = types.split_at(middle.min(types.len()));
@@ -425,21 +425,67 @@ fn pack_edge_types(snap: &mut HeapSnapshot, types: &[u8], string_count: u32) -> 
         || pack_edge_range(second, second_types, middle, string_count),
         || pack_edge_range(first, first_types, 0, string_count),
     );
-    for large in [a?, b?] {
+    let ((a, a_wide), (b, b_wide)) = (a?, b?);
+    for large in [a, b] {
         large_edge_names.extend(large);
+    }
+    // The narrow layout is kept when its side map would cost under half a byte per edge.
+    let edges = edge_type_and_name.len();
+    if (a_wide + b_wide).saturating_mul(32) < edges as u64 {
+        narrow_edge_entries(edge_type_and_name, large_edge_names);
+        *narrow_edge_names = true;
     }
     Ok(())
 }
 
-/// `pack_edge_types` for the edges from `first` on; returns the names kept aside.
+/// Rewrites the packed 32-bit entries as 24-bit ones, in place and front to back (entry `e` is read from word
+/// `e` before anything is written at or past it), then gives the last quarter of the column back. Names too
+/// large for 20 bits join the side map.
+fn narrow_edge_entries(entries: &mut Vec<u32>, large: &mut rustc_hash::FxHashMap<EdgeIndex, u32>) {
+    use crate::snapshot::{EDGE_NAME_ASIDE, EDGE_NAME_BITS, NARROW_NAME_ASIDE, NARROW_NAME_BITS};
+    let edges = entries.len();
+    let (mut pending, mut bits, mut out) = (0u64, 0u32, 0usize);
+    for e in 0..edges {
+        let entry = entries[e];
+        let (code, name) = (entry >> EDGE_NAME_BITS, entry & EDGE_NAME_ASIDE);
+        let low = if name >= NARROW_NAME_ASIDE {
+            if name != EDGE_NAME_ASIDE {
+                large.insert(e as EdgeIndex, name);
+            }
+            NARROW_NAME_ASIDE
+        } else {
+            name
+        };
+        pending |= ((code << NARROW_NAME_BITS | low) as u64) << bits;
+        bits += 24;
+        if bits >= 32 {
+            entries[out] = pending as u32;
+            out += 1;
+            pending >>= 32;
+            bits -= 32;
+        }
+    }
+    if bits > 0 {
+        entries[out] = pending as u32;
+        out += 1;
+    }
+    // One word of padding: an entry is read as the two words it starts in.
+    entries.truncate(out);
+    entries.push(0);
+    entries.shrink_to_fit();
+}
+
+/// `pack_edge_types` for the edges from `first` on; returns the names kept aside, and how many names would not
+/// fit the narrow layout.
 fn pack_edge_range(
     entries: &mut [u32],
     types: &[u8],
     first: usize,
     string_count: u32,
-) -> Result<Vec<(EdgeIndex, u32)>, ParseError> {
-    use crate::snapshot::{EdgeType, EDGE_NAME_ASIDE, EDGE_NAME_BITS};
+) -> Result<(Vec<(EdgeIndex, u32)>, u64), ParseError> {
+    use crate::snapshot::{EdgeType, EDGE_NAME_ASIDE, EDGE_NAME_BITS, NARROW_NAME_ASIDE};
     let mut large = Vec::new();
+    let mut wide = 0u64;
     for (i, (&code, entry)) in types.iter().zip(entries.iter_mut()).enumerate() {
         let name = *entry;
         if EdgeType::from_code(code).has_string_name() && name >= string_count {
@@ -448,6 +494,7 @@ fn pack_edge_range(
                 first + i
             )));
         }
+        wide += u64::from(name >= NARROW_NAME_ASIDE);
         let low = if name >= EDGE_NAME_ASIDE {
             large.push(((first + i) as EdgeIndex, name));
             EDGE_NAME_ASIDE
@@ -456,7 +503,7 @@ fn pack_edge_range(
         };
         *entry = (code as u32) << EDGE_NAME_BITS | low;
     }
-    Ok(large)
+    Ok((large, wide))
 }
 
 pub(crate) fn to_u32(v: u64, what: &str) -> Result<u32, String> {
@@ -474,5 +521,56 @@ fn section_name(key: &str) -> &'static str {
         "trace_tree" => "trace_tree",
         "samples" => "samples",
         _ => "an unknown section",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{EDGE_NAME_ASIDE, EDGE_NAME_BITS};
+
+    /// Packs `(type code, name)` pairs the way `pack_edge_types` does (32-bit entries, large names aside).
+    fn wide_snapshot(edges: &[(u8, u32)]) -> HeapSnapshot {
+        let mut snap = HeapSnapshot::default();
+        for (e, &(code, name)) in edges.iter().enumerate() {
+            let low = if name >= EDGE_NAME_ASIDE {
+                snap.large_edge_names.insert(e as EdgeIndex, name);
+                EDGE_NAME_ASIDE
+            } else {
+                name
+            };
+            snap.edge_type_and_name.push((code as u32) << EDGE_NAME_BITS | low);
+        }
+        snap
+    }
+
+    #[test]
+    fn narrow_entries_read_back_what_the_wide_ones_hold() {
+        let boundaries = [0, 1, (1 << 20) - 2, (1 << 20) - 1, 1 << 20, (1 << 28) - 1, 1 << 28, u32::MAX];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for count in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33, 1000] {
+            let edges: Vec<(u8, u32)> = (0..count)
+                .map(|_| {
+                    seed = lexer::agreement::xorshift(seed);
+                    let name = match seed % 4 {
+                        0 => boundaries[(seed >> 8) as usize % boundaries.len()],
+                        1 => (seed >> 16) as u32,
+                        _ => (seed >> 16) as u32 % 5000,
+                    };
+                    ((seed >> 60) as u8, name)
+                })
+                .collect();
+            let wide = wide_snapshot(&edges);
+            let mut narrow = wide.clone();
+            narrow_edge_entries(&mut narrow.edge_type_and_name, &mut narrow.large_edge_names);
+            narrow.narrow_edge_names = true;
+            assert!(narrow.edge_type_and_name.len() <= count * 3 / 4 + 2, "{count} edges take 3 bytes each");
+            for (e, &(code, name)) in edges.iter().enumerate() {
+                let e = e as EdgeIndex;
+                assert_eq!(narrow.edge_type_code(e), code, "type of edge {e} of {count}");
+                assert_eq!(narrow.edge_name_or_index(e), name, "name of edge {e} of {count}");
+                assert_eq!(wide.edge_name_or_index(e), name, "wide name of edge {e} of {count}");
+            }
+        }
     }
 }
