@@ -85,6 +85,31 @@ impl CompactSizes {
         }
     }
 
+    /// The sizes of `sizes`, node by node.
+    pub fn from_sizes(sizes: &[u64]) -> Self {
+        let mut compact = CompactSizes::zeroed(sizes.len());
+        for (node, &size) in sizes.iter().enumerate() {
+            compact.set(node as NodeIndex, size);
+        }
+        compact
+    }
+
+    /// Adds the size of `from` to that of `to`.
+    #[inline]
+    pub fn add_to(&mut self, to: NodeIndex, from: NodeIndex) {
+        let (a, b) = (self.small[to as usize], self.small[from as usize]);
+        match a.checked_add(b) {
+            // Neither is kept aside (u32::MAX), and neither is the sum.
+            Some(sum) if sum != u32::MAX && a != u32::MAX && b != u32::MAX => self.small[to as usize] = sum,
+            _ => self.set(to, self.get(to) + self.get(from)),
+        }
+    }
+
+    /// How many nodes.
+    pub fn node_count(&self) -> usize {
+        self.small.len()
+    }
+
     /// Eight bytes per node.
     pub fn to_vec(&self) -> Vec<u64> {
         let mut sizes: Vec<u64> = self.small.iter().map(|&s| s as u64).collect();

@@ -81,17 +81,17 @@ fn check_against_oracle(snapshot_path: &Path) {
         let want = &expected[&id];
         let got_distance = analysis.distance(node).map_or(-5, |d| d as i64);
         let got_dominator = snapshot.node_id(analysis.idom[node as usize]);
-        shallow_ok += (analysis.shallow[node as usize] == want.shallow) as usize;
+        shallow_ok += (analysis.shallow.get(node) == want.shallow) as usize;
         distance_ok += (got_distance == want.distance) as usize;
         dominator_ok += (got_dominator == want.dominator_id) as usize;
-        if analysis.retained[node as usize] == want.retained {
+        if analysis.retained.get(node) == want.retained {
             retained_ok += 1;
         } else if mismatches.len() < 10 {
             mismatches.push(format!(
                 "@{id} {} '{}': retained {} vs DevTools {}",
                 snapshot.node_type_name(node),
                 snapshot.node_name(node).chars().take(40).collect::<String>(),
-                analysis.retained[node as usize],
+                analysis.retained.get(node),
                 want.retained
             ));
         }

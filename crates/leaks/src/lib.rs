@@ -169,7 +169,7 @@ pub fn find_leaks(
             continue;
         }
         let user = is_user_object(last, node);
-        let size = analysis.shallow[node as usize];
+        let size = analysis.shallow.get(node);
         new_bytes += size;
         new_objects += user as u64;
         let t = top[node as usize];
@@ -269,12 +269,12 @@ pub fn find_leaks(
             .copied()
             .filter(|&t| is_user_object(last, t))
             .min_by_key(|&t| {
-                (analysis.distance[t as usize], std::cmp::Reverse(analysis.retained[t as usize]), last.node_id(t))
+                (analysis.distance[t as usize], std::cmp::Reverse(analysis.retained.get(t)), last.node_id(t))
             })
             .map(|t| Representative {
                 class: analysis.class_name(last, t).to_string(),
                 id: last.node_id(t),
-                retained_size: analysis.retained[t as usize],
+                retained_size: analysis.retained.get(t),
                 path: path_to(last, &parents, t).iter().map(|&e| last.edge_name(e).into_owned()).collect(),
             });
         let container = Container {
@@ -282,7 +282,7 @@ pub fn find_leaks(
             id: last.node_id(container_node),
             node_type: last.node_type_name(container_node).to_string(),
             name: last.node_name(container_node).chars().take(120).collect(),
-            retained_size: analysis.retained[container_node as usize],
+            retained_size: analysis.retained.get(container_node),
             size_per_snapshot: if slot.is_some() { Vec::new() } else { sizes },
         };
         let growth = Growth { objects_per_round: objects, bytes_per_round: bytes, mean_bytes_per_round: mean };

@@ -221,9 +221,9 @@ fn build_tree(
             .children(node)
             .iter()
             .copied()
-            .filter(|&c| analysis.retained[c as usize] >= args.min_size.max(1))
+            .filter(|&c| analysis.retained.get(c) >= args.min_size.max(1))
             .collect();
-        kids.sort_by(|a, b| analysis.retained[*b as usize].cmp(&analysis.retained[*a as usize]));
+        kids.sort_by_key(|&kid| std::cmp::Reverse(analysis.retained.get(kid)));
         kids.truncate(args.top);
         for child in kids {
             let edge = snapshot.edges(node).find(|&e| snapshot.edge_target(e) == child).map(|e| snapshot.edge_label(e));
@@ -236,8 +236,8 @@ fn build_tree(
         name: node_label(snapshot, analysis, node),
         node_type: snapshot.node_type_name(node).to_string(),
         edge,
-        self_size: analysis.shallow[node as usize],
-        retained_size: analysis.retained[node as usize],
+        self_size: analysis.shallow.get(node),
+        retained_size: analysis.retained.get(node),
         children,
     }
 }

@@ -5,6 +5,7 @@
 use super::bits::BitVec;
 use super::weakmap::WeakMapNames;
 use crate::snapshot::{EdgeIndex, EdgeType, HeapSnapshot, NodeIndex, NodeType};
+use rustc_hash::FxHashMap;
 
 /// DevTools shows no distance ("−") for nodes the BFS never reached.
 pub const NO_DISTANCE: u32 = u32::MAX;
@@ -21,6 +22,129 @@ pub fn distances(
     ignored: Option<&BitVec>,
 ) -> Vec<u32> {
     search(snapshot, user_roots, weakmaps, ignored, None)
+}
+
+/// [`distances`] in two bytes per node, for while the dominator pass holds its working arrays.
+pub fn compact_distances(
+    snapshot: &HeapSnapshot,
+    user_roots: &[NodeIndex],
+    weakmaps: &WeakMapNames,
+) -> CompactDistances {
+    search(snapshot, user_roots, weakmaps, None, None)
+}
+
+/// Distances in two bytes per node: user distances below [`Self::ASIDE`], system ones (from
+/// [`BASE_SYSTEM_DISTANCE`]) with the top bit set, anything else kept aside. Real heaps are a few hundred edges
+/// deep at most.
+#[derive(Debug, Clone, Default)]
+pub struct CompactDistances {
+    small: Vec<u16>,
+    large: FxHashMap<NodeIndex, u32>,
+}
+
+impl CompactDistances {
+    const NONE: u16 = u16::MAX;
+    const SYSTEM: u16 = 0x8000;
+    const ASIDE: u16 = 0x7FFF;
+
+    /// Four bytes per node, as [`distances`] gives them.
+    pub fn widen(&self) -> Vec<u32> {
+        (0..self.small.len() as NodeIndex).map(|node| self.get(node)).collect()
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn compact_distances_keep_every_value() {
+    let values = [
+        0,
+        1,
+        2,
+        0x7FFE,
+        0x7FFF,
+        0x8000,
+        99_999_999,
+        BASE_SYSTEM_DISTANCE,
+        BASE_SYSTEM_DISTANCE + 0x7FFD,
+        BASE_SYSTEM_DISTANCE + 0x7FFE,
+        BASE_SYSTEM_DISTANCE + 0x8000,
+        BASE_UNREACHABLE_DISTANCE,
+        NO_DISTANCE - 1,
+        NO_DISTANCE,
+    ];
+    let mut compact = CompactDistances::unreached(values.len());
+    for (node, &d) in values.iter().enumerate() {
+        assert!(!compact.reached(node as NodeIndex));
+        compact.set(node as NodeIndex, d);
+        assert_eq!(compact.reached(node as NodeIndex), d != NO_DISTANCE);
+    }
+    assert_eq!(compact.widen(), values);
+    assert!(compact.large.len() <= 7, "only distances past the two-byte ranges are kept aside");
+}
+
+/// Where a search keeps the distances it finds.
+trait DistanceStore {
+    fn unreached(len: usize) -> Self;
+    fn get(&self, node: NodeIndex) -> u32;
+    fn reached(&self, node: NodeIndex) -> bool;
+    fn set(&mut self, node: NodeIndex, distance: u32);
+}
+
+impl DistanceStore for Vec<u32> {
+    fn unreached(len: usize) -> Self {
+        vec![NO_DISTANCE; len]
+    }
+
+    #[inline]
+    fn get(&self, node: NodeIndex) -> u32 {
+        self[node as usize]
+    }
+
+    #[inline]
+    fn reached(&self, node: NodeIndex) -> bool {
+        self[node as usize] != NO_DISTANCE
+    }
+
+    #[inline]
+    fn set(&mut self, node: NodeIndex, distance: u32) {
+        self[node as usize] = distance;
+    }
+}
+
+impl DistanceStore for CompactDistances {
+    fn unreached(len: usize) -> Self {
+        CompactDistances { small: vec![Self::NONE; len], large: FxHashMap::default() }
+    }
+
+    #[inline]
+    fn get(&self, node: NodeIndex) -> u32 {
+        match self.small[node as usize] {
+            Self::NONE => NO_DISTANCE,
+            Self::ASIDE => self.large[&node],
+            system if system & Self::SYSTEM != 0 => BASE_SYSTEM_DISTANCE + (system & !Self::SYSTEM) as u32,
+            user => user as u32,
+        }
+    }
+
+    #[inline]
+    fn reached(&self, node: NodeIndex) -> bool {
+        self.small[node as usize] != Self::NONE
+    }
+
+    #[inline]
+    fn set(&mut self, node: NodeIndex, distance: u32) {
+        let system = distance.wrapping_sub(BASE_SYSTEM_DISTANCE);
+        self.small[node as usize] = if distance == NO_DISTANCE {
+            Self::NONE
+        } else if distance < Self::ASIDE as u32 {
+            distance as u16
+        } else if system < Self::ASIDE as u32 - 1 {
+            Self::SYSTEM | system as u16
+        } else {
+            self.large.insert(node, distance);
+            Self::ASIDE
+        };
+    }
 }
 
 /// Marks "no edge": the node was not reached, or is where the search started.
@@ -56,25 +180,25 @@ pub fn source_of(snapshot: &HeapSnapshot, edge: EdgeIndex) -> NodeIndex {
     (snapshot.first_edge.partition_point(|&first| first <= edge) - 1) as NodeIndex
 }
 
-fn search(
+fn search<D: DistanceStore>(
     snapshot: &HeapSnapshot,
     user_roots: &[NodeIndex],
     weakmaps: &WeakMapNames,
     ignored: Option<&BitVec>,
     mut parents: Option<&mut Vec<EdgeIndex>>,
-) -> Vec<u32> {
+) -> D {
     let n = snapshot.node_count();
-    let mut distance = vec![NO_DISTANCE; n];
+    let mut distance = D::unreached(n);
     let mut queue: Vec<NodeIndex> = Vec::with_capacity(n);
     let mut pending_pairs = vec![false; weakmaps.pair_count()];
     for &root in user_roots {
-        distance[root as usize] = 1;
+        distance.set(root, 1);
         queue.push(root);
     }
     let mut rules = Rules { snapshot, weakmaps, pending_pairs: &mut pending_pairs, ignored };
     bfs(snapshot, &mut queue, &mut distance, &mut rules, parents.as_deref_mut());
     let root = snapshot.root();
-    distance[root as usize] = if user_roots.is_empty() { 0 } else { BASE_SYSTEM_DISTANCE };
+    distance.set(root, if user_roots.is_empty() { 0 } else { BASE_SYSTEM_DISTANCE });
     queue.clear();
     queue.push(root);
     bfs(snapshot, &mut queue, &mut distance, &mut rules, parents);
@@ -84,7 +208,7 @@ fn search(
 fn bfs(
     snapshot: &HeapSnapshot,
     queue: &mut Vec<NodeIndex>,
-    distance: &mut [u32],
+    distance: &mut impl DistanceStore,
     rules: &mut Rules,
     mut parents: Option<&mut Vec<EdgeIndex>>,
 ) {
@@ -92,19 +216,19 @@ fn bfs(
     while head < queue.len() {
         let node = queue[head];
         head += 1;
-        let next = distance[node as usize] + 1;
+        let next = distance.get(node) + 1;
         for edge in snapshot.edges(node) {
             if snapshot.edge_type(edge) == EdgeType::Weak {
                 continue;
             }
             let child = snapshot.edge_target(edge);
-            if distance[child as usize] != NO_DISTANCE {
+            if distance.reached(child) {
                 continue;
             }
             if !rules.follow(node, edge) {
                 continue;
             }
-            distance[child as usize] = next;
+            distance.set(child, next);
             if let Some(parents) = parents.as_deref_mut() {
                 parents[child as usize] = edge;
             }

@@ -6,6 +6,7 @@
 //! from there; whatever is still unreached (cliques holding each other) gets the root as dominator.
 
 use super::bits::BitVec;
+use crate::sizes::CompactSizes;
 use crate::snapshot::NodeIndex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -115,9 +116,8 @@ impl Dfs<'_, '_> {
 /// what DevTools' Lengauer–Tarjan ends up with for them (their semidominator buckets are never processed), and
 /// they have no influence on the other nodes' dominators.
 pub fn immediate_dominators(graph: &FlowGraph, root: NodeIndex) -> Dominators {
-    let mut numbered = number_nodes(graph, root);
-    let retainers = numbered.list_upper_retainers(false);
-    numbered.dominators(retainers)
+    let (listed, retainers) = number_nodes(graph, root).list_upper_retainers(false);
+    listed.dominators(retainers)
 }
 
 /// The nodes numbered by the DFS: the first stage of [`immediate_dominators`], which the analysis runs stage by
@@ -192,11 +192,33 @@ pub fn number_nodes<'g, 'a>(graph: &'g FlowGraph<'a>, root: NodeIndex) -> Number
     Numbered { graph, root, number, vertex, parent, semi, upper, explored, count: count as usize, reached }
 }
 
+/// The numbered nodes once their retainer lists are made: the last stage of [`immediate_dominators`] needs
+/// neither the graph nor the per-node DFS numbers, so their memory can go before it starts.
+pub struct Listed {
+    root: NodeIndex,
+    node_count: usize,
+    vertex: Vec<u32>,
+    parent: Vec<u32>,
+    semi: Vec<u32>,
+    upper: Vec<u32>,
+    explored: usize,
+    count: usize,
+    reached: u32,
+}
+
 impl Numbered<'_, '_> {
     /// The retainers numbered above each vertex, list after list in number order; `upper[k]` becomes the end of
     /// k's list, which is also the start of k + 1's. With `parallel`, two threads take half the edges each;
     /// the order within a list then varies, which changes nothing (each semidominator is a minimum over it).
-    pub fn list_upper_retainers(&mut self, parallel: bool) -> Vec<u32> {
+    pub fn list_upper_retainers(mut self, parallel: bool) -> (Listed, Vec<u32>) {
+        let lists = self.make_lists(parallel);
+        let Numbered { graph, root, number, vertex, parent, semi, upper, explored, count, reached } = self;
+        drop(number);
+        let node_count = graph.node_count();
+        (Listed { root, node_count, vertex, parent, semi, upper, explored, count, reached }, lists)
+    }
+
+    fn make_lists(&mut self, parallel: bool) -> Vec<u32> {
         let explored = self.explored;
         let mut total = 0u32;
         for slot in &mut self.upper[..=explored] {
@@ -228,13 +250,13 @@ impl Numbered<'_, '_> {
         }
         lists
     }
+}
 
+impl Listed {
     /// Semidominators, then immediate dominators, from the retainer lists.
     pub fn dominators(self, mut preds: Vec<u32>) -> Dominators {
-        let Numbered { graph, root, number, mut vertex, mut parent, mut semi, mut upper, explored, count, reached } =
+        let Listed { root, node_count: n, mut vertex, mut parent, mut semi, mut upper, explored, count, reached } =
             self;
-        drop(number);
-        let n = graph.node_count();
 
         // Semidominators in decreasing order. Vertices are linked into the forest in that order, each to its DFS
         // parent: everything numbered above w is linked, so `ancestor` starts out as the parent and "is v linked"
@@ -358,11 +380,10 @@ fn prefetch<T>(slice: &[T], index: usize) {
 }
 
 /// Retained size: own size plus everything dominated, summed up the tree in reverse preorder.
-pub fn retained_sizes(dominators: &Dominators, shallow: &[u64]) -> Vec<u64> {
-    let mut retained = shallow.to_vec();
+pub fn retained_sizes(dominators: &Dominators, shallow: &CompactSizes) -> CompactSizes {
+    let mut retained = shallow.clone();
     for &node in dominators.preorder.iter().skip(1).rev() {
-        let parent = dominators.idom[node as usize];
-        retained[parent as usize] += retained[node as usize];
+        retained.add_to(dominators.idom[node as usize], node);
     }
     retained
 }

@@ -1,6 +1,6 @@
 //! Everything DevTools computes when it opens a snapshot, in DevTools' order (the order changes the numbers):
-//! page-owned flags → essential edges → dominators ∥ (shallow-size reattribution, distances, class names)
-//! → retained sizes → Summary aggregates and Statistics.
+//! page-owned flags → essential edges → dominators ∥ distances → (shallow-size reattribution → retained sizes)
+//! ∥ (class names, dominator tree) → Summary aggregates and Statistics.
 
 pub mod bits;
 pub mod distances;
@@ -15,6 +15,7 @@ pub mod summary;
 pub(crate) mod utf16;
 pub mod weakmap;
 
+use crate::sizes::CompactSizes;
 use crate::snapshot::{HeapSnapshot, NodeIndex};
 use crate::threads::join;
 use bits::BitVec;
@@ -39,8 +40,10 @@ pub struct AnalysisOptions {
 
 /// The analysed snapshot: per-node shallow/retained sizes, dominators, distances and classes.
 pub struct Analysis {
-    pub shallow: Vec<u64>,
-    pub retained: Vec<u64>,
+    /// Four bytes per node; the few of 4 GiB and more are kept aside.
+    pub shallow: CompactSizes,
+    /// Four bytes per node; the few of 4 GiB and more (near the root of a big heap) are kept aside.
+    pub retained: CompactSizes,
     pub idom: Vec<NodeIndex>,
     pub distance: Vec<u32>,
     pub classes: ClassNames,
@@ -69,41 +72,40 @@ impl Analysis {
         progress("computing dominators, distances and class names");
         let essential = essential::essential_edges_parallel(snapshot, &page_owned, &weakmaps, parallel);
         let graph = FlowGraph::new(snapshot, &essential);
-        // The dominator pass in its three stages, the other passes beside the first and the last; the retainer
-        // lists in between take both threads.
-        let (mut numbered, (shallow, distance)) = join(
+        // At the dominator pass's peak (its retainer lists and five arrays of four bytes per node), only the
+        // distances (two bytes per node) are alive besides the snapshot: the shallow sizes and the class names come
+        // once that memory is given back, and the essential-edge bits go before it. Inferring the plain-object
+        // interfaces needs no per-node memory and goes beside it.
+        let (numbered, distance) = join(
             parallel,
             || dominators::number_nodes(&graph, root),
-            || {
-                // Four bytes per node while the dominator pass holds its working arrays; eight once it is done.
-                let shallow = shallow::compact_shallow_sizes(snapshot, !user_roots.is_empty(), options.raw_sizes);
-                (shallow, distances::distances(snapshot, &user_roots, &weakmaps, None))
-            },
+            || distances::compact_distances(snapshot, &user_roots, &weakmaps),
         );
-        let retainers = numbered.list_upper_retainers(parallel);
-        let (doms, classes) = join(
-            parallel,
-            move || numbered.dominators(retainers),
-            || {
-                let detached = dom_state::detached_nodes(snapshot);
-                ClassNames::compute(snapshot, &detached, options.interface_definitions.clone())
-            },
-        );
+        let (listed, retainers) = numbered.list_upper_retainers(parallel);
         drop(essential);
+        let (doms, definitions) = join(
+            parallel,
+            move || listed.dominators(retainers),
+            || options.interface_definitions.clone().unwrap_or_else(|| names::infer_interfaces(snapshot)),
+        );
         progress("computing retained sizes");
-        let (compact, doms_ref) = (shallow, &doms);
-        let ((shallow, retained), dominator_tree) = join(
+        let (doms_ref, has_user_roots) = (&doms, !user_roots.is_empty());
+        let ((shallow, retained), (distance, classes, dominator_tree)) = join(
             parallel,
             move || {
-                let shallow = compact.to_vec();
-                drop(compact);
+                let shallow = shallow::compact_shallow_sizes(snapshot, has_user_roots, options.raw_sizes);
                 let retained = dominators::retained_sizes(doms_ref, &shallow);
                 (shallow, retained)
             },
-            || DominatorTree::build(&doms.idom, root),
+            move || {
+                let distance = distance.widen();
+                let detached = dom_state::detached_nodes(snapshot);
+                let classes = ClassNames::compute(snapshot, &detached, Some(definitions));
+                (distance, classes, DominatorTree::build(&doms_ref.idom, root))
+            },
         );
         drop(doms.preorder);
-        let total_size = retained[root as usize] + snapshot.info.extra_native_bytes;
+        let total_size = retained.get(root) + snapshot.info.extra_native_bytes;
         Analysis {
             shallow,
             retained,

@@ -150,7 +150,8 @@ pub(crate) fn format_property_name(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn infer_interfaces(snapshot: &HeapSnapshot) -> Vec<InterfaceDefinition> {
+/// DevTools' `{a, b}` names for the commonest property sets of plain objects, most frequent first.
+pub fn infer_interfaces(snapshot: &HeapSnapshot) -> Vec<InterfaceDefinition> {
     struct Candidate {
         name: String,
         properties: Vec<String>,

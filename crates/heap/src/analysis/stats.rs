@@ -1,5 +1,6 @@
 //! DevTools' Statistics view: where the memory is, by kind.
 
+use crate::sizes::CompactSizes;
 use crate::snapshot::{EdgeType, HeapSnapshot, NodeIndex, NodeType};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -26,11 +27,11 @@ pub struct Statistics {
     pub other_native: u64,
 }
 
-pub fn statistics(snapshot: &HeapSnapshot, shallow: &[u64], total: u64) -> Statistics {
+pub fn statistics(snapshot: &HeapSnapshot, shallow: &CompactSizes, total: u64) -> Statistics {
     let mut s = Statistics { total, native: snapshot.info.extra_native_bytes, ..Statistics::default() };
     let mut retainer_count: Option<Vec<u32>> = None;
     for node in 0..snapshot.node_count() as NodeIndex {
-        let size = shallow[node as usize];
+        let size = shallow.get(node);
         match snapshot.node_type(node) {
             NodeType::Hidden => s.system += size,
             NodeType::Native => {
@@ -57,7 +58,7 @@ pub fn statistics(snapshot: &HeapSnapshot, shallow: &[u64], total: u64) -> Stati
                     {
                         let elements = snapshot.edge_target(edge);
                         if counts[elements as usize] == 1 {
-                            s.js_arrays += shallow[elements as usize];
+                            s.js_arrays += shallow.get(elements);
                         }
                         break;
                     }

@@ -4,6 +4,7 @@
 
 use super::dominators::DominatorTree;
 use super::names::{ClassId, ClassNames};
+use crate::sizes::CompactSizes;
 use crate::snapshot::{HeapSnapshot, NodeIndex, NodeType, SourceLocation};
 use rustc_hash::FxHashMap as HashMap;
 
@@ -48,8 +49,8 @@ pub fn class_key(snapshot: &HeapSnapshot, names: &ClassNames, node: NodeIndex) -
 pub fn aggregate(
     snapshot: &HeapSnapshot,
     names: &ClassNames,
-    shallow: &[u64],
-    retained: &[u64],
+    shallow: &CompactSizes,
+    retained: &CompactSizes,
     distance: &[u32],
     tree: &DominatorTree,
 ) -> Vec<ClassAggregate> {
@@ -65,7 +66,7 @@ pub fn aggregate(
         while locations.peek().is_some_and(|(at, _)| *at < node) {
             locations.next();
         }
-        let size = shallow[node as usize];
+        let size = shallow.get(node);
         if size == 0 {
             continue;
         }
@@ -111,7 +112,7 @@ pub fn aggregate(
 pub fn topmost_retained(
     root: NodeIndex,
     tree: &DominatorTree,
-    retained: &[u64],
+    retained: &CompactSizes,
     group_of: &[u32],
     groups: usize,
 ) -> Vec<u64> {
@@ -129,7 +130,7 @@ pub fn topmost_retained(
         let group = group_of[node as usize];
         let children = tree.children(node);
         if group != u32::MAX && !active[group as usize] {
-            sums[group as usize] += retained[node as usize];
+            sums[group as usize] += retained.get(node);
             if !children.is_empty() {
                 active[group as usize] = true;
                 stack.push(group | EXIT);

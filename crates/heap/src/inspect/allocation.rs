@@ -219,7 +219,7 @@ pub fn allocated_by(snapshot: &HeapSnapshot, analysis: &Analysis, by: GroupBy) -
         untracked_shallow: 0,
     };
     for node in 0..n as NodeIndex {
-        let size = analysis.shallow[node as usize];
+        let size = analysis.shallow.get(node);
         let Some(site) = stacks.site(node) else {
             result.untracked_count += 1;
             result.untracked_shallow += size;
@@ -248,7 +248,7 @@ pub fn allocated_by(snapshot: &HeapSnapshot, analysis: &Analysis, by: GroupBy) -
         let group = &mut groups[g as usize];
         group.count += 1;
         group.shallow += size;
-        let rank = |n: NodeIndex| (js_visible(snapshot, n), analysis.retained[n as usize]);
+        let rank = |n: NodeIndex| (js_visible(snapshot, n), analysis.retained.get(n));
         if rank(node) > rank(group.example) {
             group.example = node;
         }

@@ -9,12 +9,13 @@
 
 use crate::analysis::names::{ClassNames, InterfaceDefinition};
 use crate::analysis::{dom_state, roots, shallow};
+use crate::sizes::CompactSizes;
 use crate::snapshot::{HeapSnapshot, NodeIndex, NodeType};
 use std::collections::HashMap;
 
 /// What a diff needs of one snapshot: shallow sizes and class names.
 pub struct ClassedSnapshot {
-    pub shallow: Vec<u64>,
+    pub shallow: CompactSizes,
     pub classes: ClassNames,
 }
 
@@ -27,7 +28,7 @@ impl ClassedSnapshot {
         raw_sizes: bool,
     ) -> ClassedSnapshot {
         let has_user_roots = !roots::user_roots(snapshot).is_empty();
-        let shallow = shallow::shallow_sizes(snapshot, has_user_roots, raw_sizes);
+        let shallow = shallow::compact_shallow_sizes(snapshot, has_user_roots, raw_sizes);
         let detached = dom_state::detached_nodes(snapshot);
         let classes = ClassNames::compute(snapshot, &detached, definitions);
         ClassedSnapshot { shallow, classes }
@@ -54,11 +55,11 @@ impl ClassMembers {
     }
 
     /// The same from shallow sizes and class names held elsewhere (e.g. a full [`crate::Analysis`]).
-    pub fn build_parts(snapshot: &HeapSnapshot, shallow: &[u64], classes: &ClassNames) -> ClassMembers {
+    pub fn build_parts(snapshot: &HeapSnapshot, shallow: &CompactSizes, classes: &ClassNames) -> ClassMembers {
         type Internal = (u32, Option<(u32, u32, u32)>);
         let mut groups: HashMap<Internal, Vec<Member>> = HashMap::new();
         for node in 0..snapshot.node_count() as NodeIndex {
-            let size = shallow[node as usize];
+            let size = shallow.get(node);
             if size == 0 {
                 continue;
             }

@@ -4,6 +4,7 @@
 //! grouped by that prefix and their size; such groups are marked `truncated`.
 
 use super::{flatten_cons_string, utf16_len};
+use crate::sizes::CompactSizes;
 use crate::snapshot::{EdgeType, HeapSnapshot, NodeIndex, NodeType};
 use std::collections::HashMap;
 
@@ -33,7 +34,7 @@ fn is_flat_cons_string(snapshot: &HeapSnapshot, node: NodeIndex) -> bool {
 }
 
 /// Groups strings by content. `shallow` are the analysis' shallow sizes. Results: most wasted bytes first.
-pub fn duplicated_strings(snapshot: &HeapSnapshot, shallow: &[u64], min_count: u64) -> Vec<DuplicateString> {
+pub fn duplicated_strings(snapshot: &HeapSnapshot, shallow: &CompactSizes, min_count: u64) -> Vec<DuplicateString> {
     // Plain strings share their name index when their content is equal, so group those by index; only
     // concatenated strings need their text built (and hashed).
     let mut by_index: HashMap<u32, Vec<NodeIndex>> = HashMap::new();
@@ -41,7 +42,7 @@ pub fn duplicated_strings(snapshot: &HeapSnapshot, shallow: &[u64], min_count: u
     let mut long: HashMap<(String, u64), Vec<NodeIndex>> = HashMap::new();
     for node in 0..snapshot.node_count() as NodeIndex {
         let kind = snapshot.node_type(node);
-        if !matches!(kind, NodeType::String | NodeType::ConsString) || shallow[node as usize] == 0 {
+        if !matches!(kind, NodeType::String | NodeType::ConsString) || shallow.get(node) == 0 {
             continue;
         }
         if kind == NodeType::ConsString {
@@ -50,7 +51,7 @@ pub fn duplicated_strings(snapshot: &HeapSnapshot, shallow: &[u64], min_count: u
             }
             let text = flatten_cons_string(snapshot, node);
             if utf16_len(&text) >= 1024 {
-                long.entry((text, shallow[node as usize])).or_default().push(node);
+                long.entry((text, shallow.get(node))).or_default().push(node);
             } else {
                 cons.entry(text).or_default().push(node);
             }
@@ -65,7 +66,7 @@ pub fn duplicated_strings(snapshot: &HeapSnapshot, shallow: &[u64], min_count: u
         if utf16_len(text) >= 1024 {
             // A prefix: copies of equal size are most likely equal.
             for node in nodes {
-                long.entry((text.to_string(), shallow[node as usize])).or_default().push(node);
+                long.entry((text.to_string(), shallow.get(node))).or_default().push(node);
             }
             continue;
         }
@@ -84,7 +85,7 @@ pub fn duplicated_strings(snapshot: &HeapSnapshot, shallow: &[u64], min_count: u
         .filter(|(_, nodes)| nodes.len() as u64 >= min_count.max(2))
         .map(|((text, size_key), mut nodes)| {
             nodes.sort_unstable();
-            let sizes = nodes.iter().map(|&n| shallow[n as usize]);
+            let sizes = nodes.iter().map(|&n| shallow.get(n));
             let total_size: u64 = sizes.clone().sum();
             let largest = sizes.max().unwrap_or(0);
             DuplicateString {

@@ -47,7 +47,7 @@ pub fn find(snapshot: &HeapSnapshot, analysis: &Analysis, query: &Query) -> Resu
     let mut class_ok: std::collections::HashMap<u32, bool> = std::collections::HashMap::new();
     let mut nodes = Vec::new();
     for node in 0..snapshot.node_count() as NodeIndex {
-        if analysis.retained[node as usize] < query.min_retained {
+        if analysis.retained.get(node) < query.min_retained {
             continue;
         }
         let kind = snapshot.node_type(node);
@@ -79,8 +79,8 @@ pub fn find(snapshot: &HeapSnapshot, analysis: &Analysis, query: &Query) -> Resu
         nodes.push(node);
     }
     let total = nodes.len();
-    let total_retained = nodes.iter().map(|&n| analysis.retained[n as usize]).sum();
-    nodes.sort_by(|a, b| analysis.retained[*b as usize].cmp(&analysis.retained[*a as usize]).then(a.cmp(b)));
+    let total_retained = nodes.iter().map(|&n| analysis.retained.get(n)).sum();
+    nodes.sort_by(|a, b| analysis.retained.get(*b).cmp(&analysis.retained.get(*a)).then(a.cmp(b)));
     if query.limit > 0 {
         nodes.truncate(query.limit);
     }

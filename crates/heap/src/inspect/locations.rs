@@ -29,7 +29,7 @@ pub fn aggregate_by_location(snapshot: &HeapSnapshot, analysis: &Analysis) -> Ve
     let mut rows: Vec<LocatedAggregate> = Vec::new();
     let mut row_of = vec![u32::MAX; n];
     for node in 0..n as NodeIndex {
-        let size = analysis.shallow[node as usize];
+        let size = analysis.shallow.get(node);
         if size == 0 {
             continue;
         }
@@ -55,7 +55,7 @@ pub fn aggregate_by_location(snapshot: &HeapSnapshot, analysis: &Analysis) -> Ve
         r.count += 1;
         r.shallow += size;
         r.min_distance = r.min_distance.min(analysis.distance[node as usize]);
-        if analysis.retained[node as usize] > analysis.retained[r.example as usize] {
+        if analysis.retained.get(node) > analysis.retained.get(r.example) {
             r.example = node;
         }
         row_of[node as usize] = row;

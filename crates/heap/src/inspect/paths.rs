@@ -190,13 +190,13 @@ pub fn group_by_path(
     let mut groups: Vec<PathGroup> = by_key
         .into_iter()
         .map(|(key, mut members)| {
-            members.sort_by(|a, b| analysis.retained[*b as usize].cmp(&analysis.retained[*a as usize]).then(a.cmp(b)));
+            members.sort_by(|a, b| analysis.retained.get(*b).cmp(&analysis.retained.get(*a)).then(a.cmp(b)));
             let representative = members[0];
             let chain = view.chain(representative, usize::MAX);
             PathGroup {
                 count: members.len() as u64,
                 retained: retained.get(&key).copied().unwrap_or(0),
-                shallow: members.iter().map(|&m| analysis.shallow[m as usize]).sum(),
+                shallow: members.iter().map(|&m| analysis.shallow.get(m)).sum(),
                 representative,
                 path: fold_runs(snapshot, analysis, &RetainingPath::from_chain(&chain)),
                 members,
@@ -228,7 +228,7 @@ fn group_retained(
         let node = entry as NodeIndex;
         if let Some(&group) = group_of.get(&node) {
             if active.insert(group) {
-                *retained.entry(group).or_default() += analysis.retained[node as usize];
+                *retained.entry(group).or_default() += analysis.retained.get(node);
                 stack.push(group as u64 | EXIT);
             }
         }

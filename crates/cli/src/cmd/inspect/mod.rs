@@ -79,8 +79,8 @@ pub(crate) fn node_json(
         node_type: snapshot.node_type_name(node).to_string(),
         class: analysis.class_name(snapshot, node).to_string(),
         name: inspect::shorten(&inspect::display_name(snapshot, node), 200),
-        self_size: analysis.shallow[node as usize],
-        retained_size: analysis.retained[node as usize],
+        self_size: analysis.shallow.get(node),
+        retained_size: analysis.retained.get(node),
         distance: analysis.distance(node),
         location: location.map(|l| scripts.position(l)),
     }
@@ -238,7 +238,7 @@ fn snapshot_edges_sorted(
     let mut edges: Vec<_> = snapshot.edges(node).collect();
     edges.sort_by(|a, b| {
         let (ta, tb) = (snapshot.edge_target(*a), snapshot.edge_target(*b));
-        analysis.retained[tb as usize].cmp(&analysis.retained[ta as usize]).then(a.cmp(b))
+        analysis.retained.get(tb).cmp(&analysis.retained.get(ta)).then(a.cmp(b))
     });
     if limit > 0 {
         edges.truncate(limit);

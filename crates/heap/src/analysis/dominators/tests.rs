@@ -60,9 +60,8 @@ impl Graph {
     /// As the analysis runs it: stage by stage, the retainer lists made by two threads.
     fn dominators_with_two_threads(&self, root: u32) -> Dominators {
         let graph = FlowGraph { first_edge: &self.first_edge, edge_to: &self.edge_to, essential: &self.essential };
-        let mut numbered = number_nodes(&graph, root);
-        let lists = numbered.list_upper_retainers(true);
-        numbered.dominators(lists)
+        let (listed, lists) = number_nodes(&graph, root).list_upper_retainers(true);
+        listed.dominators(lists)
     }
 }
 
@@ -313,9 +312,9 @@ fn unreachable_nodes_hang_under_the_root() {
     assert_eq!(d.idom[6], 0);
     assert_eq!(d.preorder.len(), 8, "every node is numbered");
     let sizes = vec![0, 10, 20, 30, 40, 50, 60, 70];
-    let retained = retained_sizes(&d, &sizes);
-    assert_eq!(retained[0], sizes.iter().sum::<u64>(), "the root retains everything");
-    assert_eq!(retained[1], 30);
+    let retained = retained_sizes(&d, &CompactSizes::from_sizes(&sizes));
+    assert_eq!(retained.get(0), sizes.iter().sum::<u64>(), "the root retains everything");
+    assert_eq!(retained.get(1), 30);
 }
 
 #[test]
@@ -336,9 +335,9 @@ fn deep_chains_do_not_overflow_the_stack() {
     let g = Graph::new(n, &edges);
     let d = g.dominators();
     assert!(d.idom.iter().enumerate().skip(1).all(|(i, &p)| p as usize == i - 1));
-    let retained = retained_sizes(&d, &vec![1; n]);
-    assert_eq!(retained[0], n as u64);
-    assert_eq!(retained[n - 1], 1);
+    let retained = retained_sizes(&d, &CompactSizes::from_sizes(&vec![1; n]));
+    assert_eq!(retained.get(0), n as u64);
+    assert_eq!(retained.get((n - 1) as NodeIndex), 1);
 }
 
 #[test]
@@ -381,8 +380,8 @@ proptest! {
         }
         // Retained sizes: each node's retained size is itself plus its dominator-tree children.
         let sizes: Vec<u64> = (0..n as u64).map(|i| i * 7 + 1).collect();
-        let retained = retained_sizes(&d, &sizes);
-        prop_assert_eq!(retained[0], sizes.iter().sum::<u64>());
+        let retained = retained_sizes(&d, &CompactSizes::from_sizes(&sizes));
+        prop_assert_eq!(retained.get(0), sizes.iter().sum::<u64>());
         let tree = DominatorTree::build(&d.idom, 0);
         let mut listed = 0;
         for v in 0..n {
@@ -390,8 +389,8 @@ proptest! {
             prop_assert!(children.windows(2).all(|w| w[0] < w[1]), "children of {} in node order", v);
             prop_assert!(children.iter().all(|&c| c != 0 && d.idom[c as usize] == v as u32));
             listed += children.len();
-            let held: u64 = children.iter().map(|&c| retained[c as usize]).sum();
-            prop_assert_eq!(retained[v], sizes[v] + held);
+            let held: u64 = children.iter().map(|&c| retained.get(c)).sum();
+            prop_assert_eq!(retained.get(v as NodeIndex), sizes[v] + held);
         }
         prop_assert_eq!(listed, n - 1, "every node but the root is listed once");
     }
