@@ -89,21 +89,19 @@ impl Analysis {
             || options.interface_definitions.clone().unwrap_or_else(|| names::infer_interfaces(snapshot)),
         );
         progress("computing retained sizes");
-        let (doms_ref, has_user_roots) = (&doms, !user_roots.is_empty());
-        let ((shallow, retained), (distance, classes, dominator_tree)) = join(
+        // Two steps, so that the dominator tree is not made while the shallow-size pass holds its working arrays.
+        let has_user_roots = !user_roots.is_empty();
+        let (shallow, (distance, classes)) = join(
             parallel,
-            move || {
-                let shallow = shallow::compact_shallow_sizes(snapshot, has_user_roots, options.raw_sizes);
-                let retained = dominators::retained_sizes(doms_ref, &shallow);
-                (shallow, retained)
-            },
+            || shallow::compact_shallow_sizes(snapshot, has_user_roots, options.raw_sizes),
             move || {
                 let distance = distance.widen();
                 let detached = dom_state::detached_nodes(snapshot);
-                let classes = ClassNames::compute(snapshot, &detached, Some(definitions));
-                (distance, classes, DominatorTree::build(&doms_ref.idom, root))
+                (distance, ClassNames::compute(snapshot, &detached, Some(definitions)))
             },
         );
+        let (retained, dominator_tree) =
+            join(parallel, || dominators::retained_sizes(&doms, &shallow), || DominatorTree::build(&doms.idom, root));
         drop(doms.preorder);
         let total_size = retained.get(root) + snapshot.info.extra_native_bytes;
         Analysis {

@@ -156,72 +156,87 @@ pub fn infer_interfaces(snapshot: &HeapSnapshot) -> Vec<InterfaceDefinition> {
         name: String,
         properties: Vec<String>,
         count: u64,
-        first_seen: usize,
     }
-    let mut candidates: HashMap<String, Candidate> = HashMap::default();
+    // In first-seen order; objects of one shape list the same property names in the same order, so each distinct
+    // list is turned into a name once.
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::default();
+    let mut by_list: HashMap<Box<[u32]>, Option<usize>> = HashMap::default();
     let mut total = 0u64;
-    // Reused for every object; a candidate copies them only when it is new.
-    let mut name = String::new();
-    let mut properties: Vec<&str> = Vec::new();
+    let mut list: Vec<u32> = Vec::new();
     for node in 0..snapshot.node_count() as NodeIndex {
         if !is_plain_object(snapshot, node) {
             continue;
         }
         total += 1;
-        name.clear();
-        name.push('{');
-        let mut name_len = 1usize;
-        properties.clear();
-        for edge in snapshot.edges(node) {
-            if snapshot.edge_type(edge) != EdgeType::Property {
-                continue;
-            }
-            let property = snapshot.strings.get(snapshot.edge_name_or_index(edge));
-            if property == "__proto__" {
-                continue;
-            }
-            let formatted = format_property_name(property);
-            let formatted_len = utf16::len(&formatted);
-            if name_len > MIN_INTERFACE_PROPERTY_COUNT && name_len + formatted_len > MAX_INTERFACE_NAME_LENGTH {
-                break;
-            }
-            if name_len != 1 {
-                name.push_str(", ");
-                name_len += 2;
-            }
-            name.push_str(&formatted);
-            name_len += formatted_len;
-            properties.push(property);
-        }
-        if properties.is_empty() {
-            continue;
-        }
-        name.push('}');
-        match candidates.get_mut(name.as_str()) {
-            Some(candidate) => candidate.count += 1,
+        property_list(snapshot, node, &mut list);
+        let candidate = match by_list.get(list.as_slice()) {
+            Some(&candidate) => candidate,
             None => {
-                let first_seen = candidates.len();
-                candidates.insert(
-                    name.clone(),
-                    Candidate {
-                        name: name.clone(),
-                        properties: properties.iter().map(|p| p.to_string()).collect(),
-                        count: 1,
-                        first_seen,
-                    },
-                );
+                let candidate = interface_name(snapshot, &list).map(|(name, properties)| {
+                    *by_name.entry(name.clone()).or_insert_with(|| {
+                        candidates.push(Candidate { name, properties, count: 0 });
+                        candidates.len() - 1
+                    })
+                });
+                by_list.insert(list.as_slice().into(), candidate);
+                candidate
             }
+        };
+        if let Some(candidate) = candidate {
+            candidates[candidate].count += 1;
         }
     }
-    let mut sorted: Vec<Candidate> = candidates.into_values().collect();
     // Most frequent first; ties keep first-seen order, as JavaScript's stable sort over a Map does.
-    sorted.sort_by(|a, b| b.count.cmp(&a.count).then(a.first_seen.cmp(&b.first_seen)));
+    candidates.sort_by(|a, b| b.count.cmp(&a.count));
     let min_count = MIN_OBJECT_COUNT_PER_INTERFACE.max(total as f64 / MIN_OBJECT_PROPORTION_PER_INTERFACE);
-    sorted
+    candidates
         .into_iter()
         .take_while(|c| c.count as f64 >= min_count)
         .map(|c| InterfaceDefinition { name: c.name, properties: c.properties })
         .collect()
+}
+
+/// The name indices of a node's property edges, in edge order.
+fn property_list(snapshot: &HeapSnapshot, node: NodeIndex, list: &mut Vec<u32>) {
+    list.clear();
+    list.extend(
+        snapshot
+            .edges(node)
+            .filter(|&edge| snapshot.edge_type(edge) == EdgeType::Property)
+            .map(|edge| snapshot.edge_name_or_index(edge)),
+    );
+}
+
+/// DevTools' `{a, b}` name for a plain object with these property names (`__proto__` left out, cut at
+/// [`MAX_INTERFACE_NAME_LENGTH`] UTF-16 units), and the properties it lists; `None` without properties.
+fn interface_name(snapshot: &HeapSnapshot, list: &[u32]) -> Option<(String, Vec<String>)> {
+    let mut name = String::from("{");
+    let mut name_len = 1usize;
+    let mut properties = Vec::new();
+    for &index in list {
+        let property = snapshot.strings.get(index);
+        if property == "__proto__" {
+            continue;
+        }
+        let formatted = format_property_name(property);
+        let formatted_len = utf16::len(&formatted);
+        if name_len > MIN_INTERFACE_PROPERTY_COUNT && name_len + formatted_len > MAX_INTERFACE_NAME_LENGTH {
+            break;
+        }
+        if name_len != 1 {
+            name.push_str(", ");
+            name_len += 2;
+        }
+        name.push_str(&formatted);
+        name_len += formatted_len;
+        properties.push(property.to_string());
+    }
+    if properties.is_empty() {
+        return None;
+    }
+    name.push('}');
+    Some((name, properties))
 }
 
 struct TrieNode {
@@ -268,6 +283,9 @@ fn apply_interfaces(snapshot: &HeapSnapshot, definitions: &[InterfaceDefinition]
         }
     };
     let mut interface_class: HashMap<usize, ClassId> = HashMap::default();
+    // Objects of one shape list the same property names in the same order: each distinct list is matched once.
+    let mut by_list: HashMap<Box<[u32]>, Option<usize>> = HashMap::default();
+    let mut list: Vec<u32> = Vec::new();
     let mut properties: Vec<&str> = Vec::new();
     let mut states: Vec<usize> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
@@ -275,36 +293,41 @@ fn apply_interfaces(snapshot: &HeapSnapshot, definitions: &[InterfaceDefinition]
         if !is_plain_object(snapshot, node) {
             continue;
         }
-        properties.clear();
-        for edge in snapshot.edges(node) {
-            if snapshot.edge_type(edge) == EdgeType::Property {
-                properties.push(snapshot.strings.get(snapshot.edge_name_or_index(edge)));
-            }
-        }
-        properties.sort_by(|a, b| utf16::cmp(a, b));
-        states.clear();
-        states.push(0);
-        let mut best = trie[0].matched;
-        for property in &properties {
-            current.clear();
-            current.extend_from_slice(&states);
-            for &state in &current {
-                let done = match &trie[state].greatest_next {
-                    None => true,
-                    Some(greatest) => utf16::cmp(property, greatest).is_ge(),
-                };
-                if done {
-                    states.retain(|&s| s != state);
-                }
-                if let Some(&next) = trie[state].next.get(*property) {
-                    if !states.contains(&next) {
-                        states.push(next);
+        property_list(snapshot, node, &mut list);
+        let matched = match by_list.get(list.as_slice()) {
+            Some(&matched) => matched,
+            None => {
+                properties.clear();
+                properties.extend(list.iter().map(|&index| snapshot.strings.get(index)));
+                properties.sort_by(|a, b| utf16::cmp(a, b));
+                states.clear();
+                states.push(0);
+                let mut best = trie[0].matched;
+                for property in &properties {
+                    current.clear();
+                    current.extend_from_slice(&states);
+                    for &state in &current {
+                        let done = match &trie[state].greatest_next {
+                            None => true,
+                            Some(greatest) => utf16::cmp(property, greatest).is_ge(),
+                        };
+                        if done {
+                            states.retain(|&s| s != state);
+                        }
+                        if let Some(&next) = trie[state].next.get(*property) {
+                            if !states.contains(&next) {
+                                states.push(next);
+                            }
+                            best = better(best, trie[next].matched);
+                        }
                     }
-                    best = better(best, trie[next].matched);
                 }
+                let matched = best.map(|(definition, _, _)| definition);
+                by_list.insert(list.as_slice().into(), matched);
+                matched
             }
-        }
-        let Some((definition, _, _)) = best else { continue };
+        };
+        let Some(definition) = matched else { continue };
         let class = *interface_class.entry(definition).or_insert_with(|| {
             names.made_up.push(definitions[definition].name.clone());
             names.string_count + names.made_up.len() as u32 - 1
