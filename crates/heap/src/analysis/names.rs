@@ -188,7 +188,7 @@ pub fn infer_interfaces(snapshot: &HeapSnapshot) -> Vec<InterfaceDefinition> {
         }
     }
     // Most frequent first; ties keep first-seen order, as JavaScript's stable sort over a Map does.
-    candidates.sort_by(|a, b| b.count.cmp(&a.count));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.count));
     let min_count = MIN_OBJECT_COUNT_PER_INTERFACE.max(total as f64 / MIN_OBJECT_PROPORTION_PER_INTERFACE);
     candidates
         .into_iter()
