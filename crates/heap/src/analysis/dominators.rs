@@ -124,18 +124,9 @@ pub fn immediate_dominators(graph: &FlowGraph, root: NodeIndex) -> Dominators {
 /// stage to share the work between two threads.
 pub struct Numbered<'g, 'a> {
     graph: &'g FlowGraph<'a>,
-    root: NodeIndex,
     /// DFS number per node; dropped once the retainer lists are made.
     number: Vec<u32>,
-    vertex: Vec<u32>,
-    parent: Vec<u32>,
-    semi: Vec<u32>,
-    /// Count of retainers numbered above each vertex; then where its list ends.
-    upper: Vec<u32>,
-    /// Vertices numbered by exploring; the members of unreachable cliques come after them.
-    explored: usize,
-    count: usize,
-    reached: u32,
+    vertices: Listed,
 }
 
 /// The DFS over essential edges from the root (then from DevTools' orphans), numbering every node.
@@ -189,18 +180,22 @@ pub fn number_nodes<'g, 'a>(graph: &'g FlowGraph<'a>, root: NodeIndex) -> Number
             vertex[count as usize] = v;
         }
     }
-    Numbered { graph, root, number, vertex, parent, semi, upper, explored, count: count as usize, reached }
+    let node_count = graph.node_count();
+    let vertices = Listed { root, node_count, vertex, parent, semi, upper, explored, count: count as usize, reached };
+    Numbered { graph, number, vertices }
 }
 
-/// The numbered nodes once their retainer lists are made: the last stage of [`immediate_dominators`] needs
-/// neither the graph nor the per-node DFS numbers, so their memory can go before it starts.
+/// The numbered vertices, which is all the last stage of [`immediate_dominators`] needs once their retainer
+/// lists are made: the graph and the per-node DFS numbers can go before it starts.
 pub struct Listed {
     root: NodeIndex,
     node_count: usize,
     vertex: Vec<u32>,
     parent: Vec<u32>,
     semi: Vec<u32>,
+    /// Count of retainers numbered above each vertex; then where its list ends.
     upper: Vec<u32>,
+    /// Vertices numbered by exploring; the members of unreachable cliques come after them.
     explored: usize,
     count: usize,
     reached: u32,
@@ -212,16 +207,13 @@ impl Numbered<'_, '_> {
     /// the order within a list then varies, which changes nothing (each semidominator is a minimum over it).
     pub fn list_upper_retainers(mut self, parallel: bool) -> (Listed, Vec<u32>) {
         let lists = self.make_lists(parallel);
-        let Numbered { graph, root, number, vertex, parent, semi, upper, explored, count, reached } = self;
-        drop(number);
-        let node_count = graph.node_count();
-        (Listed { root, node_count, vertex, parent, semi, upper, explored, count, reached }, lists)
+        (self.vertices, lists)
     }
 
     fn make_lists(&mut self, parallel: bool) -> Vec<u32> {
-        let explored = self.explored;
+        let explored = self.vertices.explored;
         let mut total = 0u32;
-        for slot in &mut self.upper[..=explored] {
+        for slot in &mut self.vertices.upper[..=explored] {
             let c = *slot;
             *slot = total;
             total += c;
@@ -231,7 +223,7 @@ impl Numbered<'_, '_> {
         let n = number.len();
         if parallel && n > 1 {
             let middle = super::middle_by_edges(graph.first_edge);
-            let (cursors, slots) = (as_atomic(&mut self.upper), as_atomic(&mut lists));
+            let (cursors, slots) = (as_atomic(&mut self.vertices.upper), as_atomic(&mut lists));
             let push = |t: usize, k: u32| {
                 let at = cursors[t].fetch_add(1, Ordering::Relaxed);
                 slots[at as usize].store(k, Ordering::Relaxed);
@@ -242,7 +234,7 @@ impl Numbered<'_, '_> {
                 || each_upper_retainer(graph, &number, explored, 0..middle, push),
             );
         } else {
-            let upper = &mut self.upper;
+            let upper = &mut self.vertices.upper;
             each_upper_retainer(graph, &number, explored, 0..n, |t, k| {
                 lists[upper[t] as usize] = k;
                 upper[t] += 1;

@@ -22,32 +22,40 @@ pub fn compact_shallow_sizes(snapshot: &HeapSnapshot, has_user_roots: bool, raw:
     }
     let n = snapshot.node_count();
     let mut owners = vec![UNVISITED; n];
-    let mut worklist: Vec<NodeIndex> = Vec::new();
+    let is_owned_kind = |node: NodeIndex| match snapshot.node_type(node) {
+        NodeType::Hidden | NodeType::Array => true,
+        NodeType::Native => snapshot.node_name(node) == "system / ExternalStringData",
+        _ => false,
+    };
     for node in 0..n as NodeIndex {
-        let owned_kind = match snapshot.node_type(node) {
-            NodeType::Hidden | NodeType::Array => true,
-            NodeType::Native => snapshot.node_name(node) == "system / ExternalStringData",
-            _ => false,
-        };
-        if !owned_kind {
+        if !is_owned_kind(node) {
             owners[node as usize] = node;
-            worklist.push(node);
         }
     }
-    while let Some(node) = worklist.pop() {
-        let owner = owners[node as usize];
-        for edge in snapshot.edges(node) {
-            if snapshot.edge_type(edge) == EdgeType::Weak {
-                continue;
-            }
-            let target = snapshot.edge_target(edge);
-            let current = owners[target as usize];
-            if current == UNVISITED {
-                owners[target as usize] = owner;
-                worklist.push(target);
-            } else if current != target && current != owner && current != MULTIPLE_OWNERS {
-                owners[target as usize] = MULTIPLE_OWNERS;
-                worklist.push(target);
+    // Each owned-kind node ends with the one other node it is reached from through owned-kind nodes only, or
+    // with "several": a fixed point, so the order of the walks does not matter. Walking from each owner in turn
+    // keeps only owned-kind nodes on the stack, not every node at once.
+    let mut stack: Vec<NodeIndex> = Vec::new();
+    for start in 0..n as NodeIndex {
+        if owners[start as usize] != start {
+            continue;
+        }
+        stack.push(start);
+        while let Some(node) = stack.pop() {
+            let owner = owners[node as usize];
+            for edge in snapshot.edges(node) {
+                if snapshot.edge_type(edge) == EdgeType::Weak {
+                    continue;
+                }
+                let target = snapshot.edge_target(edge);
+                let current = owners[target as usize];
+                if current == UNVISITED {
+                    owners[target as usize] = owner;
+                    stack.push(target);
+                } else if current != target && current != owner && current != MULTIPLE_OWNERS {
+                    owners[target as usize] = MULTIPLE_OWNERS;
+                    stack.push(target);
+                }
             }
         }
     }
