@@ -34,8 +34,8 @@ pub fn compact_distances(
 }
 
 /// Distances in two bytes per node: user distances below [`Self::ASIDE`], system ones (from
-/// [`BASE_SYSTEM_DISTANCE`]) with the top bit set, anything else kept aside. Real heaps are a few hundred edges
-/// deep at most.
+/// [`BASE_SYSTEM_DISTANCE`]) with the top bit set, anything else kept aside — typical heaps are a few hundred
+/// edges deep; only something like a linked list of tens of thousands of nodes goes past 32,766.
 #[derive(Debug, Clone, Default)]
 pub struct CompactDistances {
     small: Vec<u16>,

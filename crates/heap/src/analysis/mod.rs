@@ -69,7 +69,7 @@ impl Analysis {
         );
         let root = snapshot.root();
 
-        progress("computing dominators, distances and class names");
+        progress("computing dominators and distances");
         let essential = essential::essential_edges_parallel(snapshot, &page_owned, &weakmaps, parallel);
         let graph = FlowGraph::new(snapshot, &essential);
         // At the dominator pass's peak (its retainer lists and five arrays of four bytes per node), only the
@@ -88,7 +88,7 @@ impl Analysis {
             move || listed.dominators(retainers),
             || options.interface_definitions.clone().unwrap_or_else(|| names::infer_interfaces(snapshot)),
         );
-        progress("computing retained sizes");
+        progress("computing sizes and class names");
         // Two steps, so that the dominator tree is not made while the shallow-size pass holds its working arrays.
         let has_user_roots = !user_roots.is_empty();
         let (shallow, (distance, classes)) = join(
