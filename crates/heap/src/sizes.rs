@@ -86,10 +86,11 @@ impl CompactSizes {
     }
 
     /// The sizes of `sizes`, node by node.
-    pub fn from_sizes(sizes: &[u64]) -> Self {
-        let mut compact = CompactSizes::zeroed(sizes.len());
-        for (node, &size) in sizes.iter().enumerate() {
-            compact.set(node as NodeIndex, size);
+    #[cfg(test)]
+    pub(crate) fn from_sizes(sizes: &[u64]) -> Self {
+        let mut compact = CompactSizes::default();
+        for &size in sizes {
+            compact.push(size);
         }
         compact
     }
@@ -103,11 +104,6 @@ impl CompactSizes {
             Some(sum) if sum != u32::MAX && a != u32::MAX && b != u32::MAX => self.small[to as usize] = sum,
             _ => self.set(to, self.get(to) + self.get(from)),
         }
-    }
-
-    /// How many nodes.
-    pub fn node_count(&self) -> usize {
-        self.small.len()
     }
 
     /// Eight bytes per node.

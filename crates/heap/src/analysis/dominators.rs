@@ -180,8 +180,7 @@ pub fn number_nodes<'g, 'a>(graph: &'g FlowGraph<'a>, root: NodeIndex) -> Number
             vertex[count as usize] = v;
         }
     }
-    let node_count = graph.node_count();
-    let vertices = Listed { root, node_count, vertex, parent, semi, upper, explored, count: count as usize, reached };
+    let vertices = Listed { root, vertex, parent, semi, upper, explored, count: count as usize, reached };
     Numbered { graph, number, vertices }
 }
 
@@ -189,7 +188,7 @@ pub fn number_nodes<'g, 'a>(graph: &'g FlowGraph<'a>, root: NodeIndex) -> Number
 /// lists are made: the graph and the per-node DFS numbers can go before it starts.
 pub struct Listed {
     root: NodeIndex,
-    node_count: usize,
+    /// Per DFS number (1-based) its node: one slot more than there are nodes.
     vertex: Vec<u32>,
     parent: Vec<u32>,
     semi: Vec<u32>,
@@ -205,25 +204,20 @@ impl Numbered<'_, '_> {
     /// The retainers numbered above each vertex, list after list in number order; `upper[k]` becomes the end of
     /// k's list, which is also the start of k + 1's. With `parallel`, two threads take half the edges each;
     /// the order within a list then varies, which changes nothing (each semidominator is a minimum over it).
-    pub fn list_upper_retainers(mut self, parallel: bool) -> (Listed, Vec<u32>) {
-        let lists = self.make_lists(parallel);
-        (self.vertices, lists)
-    }
-
-    fn make_lists(&mut self, parallel: bool) -> Vec<u32> {
-        let explored = self.vertices.explored;
+    pub fn list_upper_retainers(self, parallel: bool) -> (Listed, Vec<u32>) {
+        let Numbered { graph, number, mut vertices } = self;
+        let explored = vertices.explored;
         let mut total = 0u32;
-        for slot in &mut self.vertices.upper[..=explored] {
+        for slot in &mut vertices.upper[..=explored] {
             let c = *slot;
             *slot = total;
             total += c;
         }
         let mut lists = vec![0u32; total as usize];
-        let (graph, number) = (self.graph, std::mem::take(&mut self.number));
         let n = number.len();
         if parallel && n > 1 {
             let middle = super::middle_by_edges(graph.first_edge);
-            let (cursors, slots) = (as_atomic(&mut self.vertices.upper), as_atomic(&mut lists));
+            let (cursors, slots) = (as_atomic(&mut vertices.upper), as_atomic(&mut lists));
             let push = |t: usize, k: u32| {
                 let at = cursors[t].fetch_add(1, Ordering::Relaxed);
                 slots[at as usize].store(k, Ordering::Relaxed);
@@ -234,21 +228,22 @@ impl Numbered<'_, '_> {
                 || each_upper_retainer(graph, &number, explored, 0..middle, push),
             );
         } else {
-            let upper = &mut self.vertices.upper;
+            let upper = &mut vertices.upper;
             each_upper_retainer(graph, &number, explored, 0..n, |t, k| {
                 lists[upper[t] as usize] = k;
                 upper[t] += 1;
             });
         }
-        lists
+        // The DFS numbers go here, before the semidominator loop.
+        (vertices, lists)
     }
 }
 
 impl Listed {
     /// Semidominators, then immediate dominators, from the retainer lists.
     pub fn dominators(self, mut preds: Vec<u32>) -> Dominators {
-        let Listed { root, node_count: n, mut vertex, mut parent, mut semi, mut upper, explored, count, reached } =
-            self;
+        let Listed { root, mut vertex, mut parent, mut semi, mut upper, explored, count, reached } = self;
+        let n = vertex.len() - 1;
 
         // Semidominators in decreasing order. Vertices are linked into the forest in that order, each to its DFS
         // parent: everything numbered above w is linked, so `ancestor` starts out as the parent and "is v linked"

@@ -157,8 +157,7 @@ pub fn infer_interfaces(snapshot: &HeapSnapshot) -> Vec<InterfaceDefinition> {
         properties: Vec<String>,
         count: u64,
     }
-    // In first-seen order; objects of one shape list the same property names in the same order, so each distinct
-    // list is turned into a name once.
+    // In first-seen order.
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut by_name: HashMap<String, usize> = HashMap::default();
     let mut by_list: HashMap<Box<[u32]>, Option<usize>> = HashMap::default();
@@ -170,19 +169,14 @@ pub fn infer_interfaces(snapshot: &HeapSnapshot) -> Vec<InterfaceDefinition> {
         }
         total += 1;
         property_list(snapshot, node, &mut list);
-        let candidate = match by_list.get(list.as_slice()) {
-            Some(&candidate) => candidate,
-            None => {
-                let candidate = interface_name(snapshot, &list).map(|(name, properties)| {
-                    *by_name.entry(name.clone()).or_insert_with(|| {
-                        candidates.push(Candidate { name, properties, count: 0 });
-                        candidates.len() - 1
-                    })
-                });
-                by_list.insert(list.as_slice().into(), candidate);
-                candidate
-            }
-        };
+        let candidate = once_per_list(&mut by_list, &list, || {
+            interface_name(snapshot, &list).map(|(name, properties)| {
+                *by_name.entry(name.clone()).or_insert_with(|| {
+                    candidates.push(Candidate { name, properties, count: 0 });
+                    candidates.len() - 1
+                })
+            })
+        });
         if let Some(candidate) = candidate {
             candidates[candidate].count += 1;
         }
@@ -195,6 +189,17 @@ pub fn infer_interfaces(snapshot: &HeapSnapshot) -> Vec<InterfaceDefinition> {
         .take_while(|c| c.count as f64 >= min_count)
         .map(|c| InterfaceDefinition { name: c.name, properties: c.properties })
         .collect()
+}
+
+/// `compute`'s answer for `list`, computed once per distinct list: objects of one shape list the same property
+/// names in the same order, so a heap has few distinct lists however many objects it has.
+fn once_per_list<T: Copy>(cache: &mut HashMap<Box<[u32]>, T>, list: &[u32], compute: impl FnOnce() -> T) -> T {
+    if let Some(&known) = cache.get(list) {
+        return known;
+    }
+    let value = compute();
+    cache.insert(list.into(), value);
+    value
 }
 
 /// The name indices of a node's property edges, in edge order.
@@ -283,7 +288,6 @@ fn apply_interfaces(snapshot: &HeapSnapshot, definitions: &[InterfaceDefinition]
         }
     };
     let mut interface_class: HashMap<usize, ClassId> = HashMap::default();
-    // Objects of one shape list the same property names in the same order: each distinct list is matched once.
     let mut by_list: HashMap<Box<[u32]>, Option<usize>> = HashMap::default();
     let mut list: Vec<u32> = Vec::new();
     let mut properties: Vec<&str> = Vec::new();
@@ -294,39 +298,34 @@ fn apply_interfaces(snapshot: &HeapSnapshot, definitions: &[InterfaceDefinition]
             continue;
         }
         property_list(snapshot, node, &mut list);
-        let matched = match by_list.get(list.as_slice()) {
-            Some(&matched) => matched,
-            None => {
-                properties.clear();
-                properties.extend(list.iter().map(|&index| snapshot.strings.get(index)));
-                properties.sort_by(|a, b| utf16::cmp(a, b));
-                states.clear();
-                states.push(0);
-                let mut best = trie[0].matched;
-                for property in &properties {
-                    current.clear();
-                    current.extend_from_slice(&states);
-                    for &state in &current {
-                        let done = match &trie[state].greatest_next {
-                            None => true,
-                            Some(greatest) => utf16::cmp(property, greatest).is_ge(),
-                        };
-                        if done {
-                            states.retain(|&s| s != state);
+        let matched = once_per_list(&mut by_list, &list, || {
+            properties.clear();
+            properties.extend(list.iter().map(|&index| snapshot.strings.get(index)));
+            properties.sort_by(|a, b| utf16::cmp(a, b));
+            states.clear();
+            states.push(0);
+            let mut best = trie[0].matched;
+            for property in &properties {
+                current.clear();
+                current.extend_from_slice(&states);
+                for &state in &current {
+                    let done = match &trie[state].greatest_next {
+                        None => true,
+                        Some(greatest) => utf16::cmp(property, greatest).is_ge(),
+                    };
+                    if done {
+                        states.retain(|&s| s != state);
+                    }
+                    if let Some(&next) = trie[state].next.get(*property) {
+                        if !states.contains(&next) {
+                            states.push(next);
                         }
-                        if let Some(&next) = trie[state].next.get(*property) {
-                            if !states.contains(&next) {
-                                states.push(next);
-                            }
-                            best = better(best, trie[next].matched);
-                        }
+                        best = better(best, trie[next].matched);
                     }
                 }
-                let matched = best.map(|(definition, _, _)| definition);
-                by_list.insert(list.as_slice().into(), matched);
-                matched
             }
-        };
+            best.map(|(definition, _, _)| definition)
+        });
         let Some(definition) = matched else { continue };
         let class = *interface_class.entry(definition).or_insert_with(|| {
             names.made_up.push(definitions[definition].name.clone());

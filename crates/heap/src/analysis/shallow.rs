@@ -8,13 +8,8 @@ use crate::snapshot::{EdgeType, HeapSnapshot, NodeIndex, NodeType};
 const UNVISITED: u32 = u32::MAX;
 const MULTIPLE_OWNERS: u32 = u32::MAX - 1;
 
-/// Returns the shallow size per node. Without user roots (an `exposeInternals` snapshot) or when
-/// `raw` is set, the file's sizes are kept as they are.
-pub fn shallow_sizes(snapshot: &HeapSnapshot, has_user_roots: bool, raw: bool) -> Vec<u64> {
-    compact_shallow_sizes(snapshot, has_user_roots, raw).to_vec()
-}
-
-/// `shallow_sizes` in four bytes per node.
+/// Returns the shallow size per node, in four bytes each (sizes of 4 GiB and more aside). Without user roots (an
+/// `exposeInternals` snapshot) or when `raw` is set, the file's sizes are kept as they are.
 pub fn compact_shallow_sizes(snapshot: &HeapSnapshot, has_user_roots: bool, raw: bool) -> CompactSizes {
     let mut sizes = snapshot.self_sizes.clone();
     if !has_user_roots || raw {
