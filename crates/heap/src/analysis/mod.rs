@@ -55,6 +55,8 @@ pub struct Analysis {
     pub unreachable: u32,
     /// Total size as DevTools reports it: root retained size + `extra_native_bytes`.
     pub total_size: u64,
+    /// Whether the queries may use a second thread too (`AnalysisOptions::parallel`).
+    pub parallel: bool,
 }
 
 impl Analysis {
@@ -116,12 +118,14 @@ impl Analysis {
             weakmaps,
             unreachable: doms.unreachable,
             total_size,
+            parallel,
         }
     }
 
     /// The Summary rows, unsorted.
     pub fn summary(&self, snapshot: &HeapSnapshot) -> Vec<ClassAggregate> {
-        summary::aggregate(snapshot, &self.classes, &self.shallow, &self.retained, &self.distance, &self.dominator_tree)
+        let sizes = (&self.shallow, &self.retained);
+        summary::aggregate(snapshot, &self.classes, sizes, &self.distance, &self.dominator_tree, self.parallel)
     }
 
     pub fn statistics(&self, snapshot: &HeapSnapshot) -> Statistics {

@@ -45,98 +45,302 @@ pub fn class_key(snapshot: &HeapSnapshot, names: &ClassNames, node: NodeIndex) -
     }
 }
 
-/// Builds the rows. Nodes with a shallow size of 0 are left out, as in DevTools.
+/// Builds the rows, in the order their first node comes. Nodes with a shallow size of 0 are left out, as in
+/// DevTools. With `parallel`, each half of the nodes is grouped on its own thread and the second half's rows are
+/// merged into the first's.
 pub fn aggregate(
     snapshot: &HeapSnapshot,
     names: &ClassNames,
-    shallow: &CompactSizes,
-    retained: &CompactSizes,
+    sizes: (&CompactSizes, &CompactSizes),
     distance: &[u32],
     tree: &DominatorTree,
+    parallel: bool,
 ) -> Vec<ClassAggregate> {
+    let (shallow, retained) = sizes;
     let n = snapshot.node_count();
-    // Plain class keys are looked up by class id in a table; only located keys need the map.
-    let mut class_row = vec![u32::MAX; names.class_count_upper_bound()];
-    let mut index: HashMap<ClassKey, u32> = HashMap::default();
-    let mut rows: Vec<ClassAggregate> = Vec::new();
     let mut row_of = vec![u32::MAX; n];
-    // Locations are sorted by node, so walk them alongside the nodes instead of searching.
-    let mut locations = snapshot.locations.iter().peekable();
-    for node in 0..n as NodeIndex {
-        while locations.peek().is_some_and(|(at, _)| *at < node) {
-            locations.next();
-        }
-        let size = shallow.get(node);
-        if size == 0 {
-            continue;
-        }
-        let class = names.class_of(node);
-        let key = match locations.peek() {
-            Some((at, l)) if *at == node && snapshot.node_type(node) == NodeType::Object => {
-                ClassKey::Located(class, l.script_id, l.line, l.column)
+    let middle = if parallel { n / 2 } else { n };
+    let (first_rows, second_rows) = row_of.split_at_mut(middle);
+    let group = |nodes: std::ops::Range<usize>, row_of: &mut [u32]| {
+        let mut rows = Rows::new(names.class_count_upper_bound());
+        rows.add(snapshot, names, shallow, distance, nodes, row_of);
+        rows
+    };
+    let (second, mut rows) =
+        crate::threads::join(parallel, || group(middle..n, second_rows), || group(0..middle, first_rows));
+    if middle < n {
+        let renumbered = rows.absorb(second);
+        for row in &mut row_of[middle..] {
+            if *row != u32::MAX {
+                *row = renumbered[*row as usize];
             }
-            _ => ClassKey::Class(class),
-        };
-        let new_row = |rows: &mut Vec<ClassAggregate>| {
-            rows.push(ClassAggregate { key, class, count: 0, shallow: 0, retained: 0, min_distance: u32::MAX });
-            (rows.len() - 1) as u32
-        };
-        let row = match key {
-            ClassKey::Class(class) => match class_row.get(class as usize) {
-                Some(&row) if row != u32::MAX => row,
-                Some(_) => {
-                    let row = new_row(&mut rows);
-                    class_row[class as usize] = row;
-                    row
-                }
-                None => *index.entry(key).or_insert_with(|| new_row(&mut rows)),
-            },
-            ClassKey::Located(..) => *index.entry(key).or_insert_with(|| new_row(&mut rows)),
-        };
-        let aggregate = &mut rows[row as usize];
-        aggregate.count += 1;
-        aggregate.shallow += size;
-        aggregate.min_distance = aggregate.min_distance.min(distance[node as usize]);
-        row_of[node as usize] = row;
+        }
     }
-    let sums = topmost_retained(snapshot.root(), tree, retained, &row_of, rows.len());
+    let mut rows = rows.rows;
+    let sums = topmost_retained(snapshot.root(), tree, retained, &row_of, rows.len(), parallel);
     for (row, sum) in rows.iter_mut().zip(sums) {
         row.retained = sum;
     }
     rows
 }
 
+/// Summary rows under construction: plain class keys are found by class id in a table, located ones in a map.
+struct Rows {
+    rows: Vec<ClassAggregate>,
+    class_row: Vec<u32>,
+    index: HashMap<ClassKey, u32>,
+}
+
+impl Rows {
+    fn new(classes: usize) -> Self {
+        Rows { rows: Vec::new(), class_row: vec![u32::MAX; classes], index: HashMap::default() }
+    }
+
+    /// The row of `key`, made if new.
+    fn row(&mut self, key: ClassKey, class: ClassId) -> u32 {
+        let rows = &mut self.rows;
+        let mut new_row = || {
+            rows.push(ClassAggregate { key, class, count: 0, shallow: 0, retained: 0, min_distance: u32::MAX });
+            (rows.len() - 1) as u32
+        };
+        match key {
+            ClassKey::Class(class) if (class as usize) < self.class_row.len() => {
+                let row = &mut self.class_row[class as usize];
+                if *row == u32::MAX {
+                    *row = new_row();
+                }
+                *row
+            }
+            _ => *self.index.entry(key).or_insert_with(new_row),
+        }
+    }
+
+    /// Counts `nodes` into their rows; `row_of[i]` gets the row of node `nodes.start + i`.
+    fn add(
+        &mut self,
+        snapshot: &HeapSnapshot,
+        names: &ClassNames,
+        shallow: &CompactSizes,
+        distance: &[u32],
+        nodes: std::ops::Range<usize>,
+        row_of: &mut [u32],
+    ) {
+        // Locations are sorted by node, so walk them alongside the nodes instead of searching.
+        let first_location = snapshot.locations.partition_point(|(at, _)| (*at as usize) < nodes.start);
+        let mut locations = snapshot.locations[first_location..].iter().peekable();
+        for (node, slot) in (nodes.start as NodeIndex..nodes.end as NodeIndex).zip(row_of) {
+            while locations.peek().is_some_and(|(at, _)| *at < node) {
+                locations.next();
+            }
+            let size = shallow.get(node);
+            if size == 0 {
+                continue;
+            }
+            let class = names.class_of(node);
+            let key = match locations.peek() {
+                Some((at, l)) if *at == node && snapshot.node_type(node) == NodeType::Object => {
+                    ClassKey::Located(class, l.script_id, l.line, l.column)
+                }
+                _ => ClassKey::Class(class),
+            };
+            let row = self.row(key, class);
+            let aggregate = &mut self.rows[row as usize];
+            aggregate.count += 1;
+            aggregate.shallow += size;
+            aggregate.min_distance = aggregate.min_distance.min(distance[node as usize]);
+            *slot = row;
+        }
+    }
+
+    /// Adds the rows of a later range of nodes: rows of keys seen here take their counts, the others come after
+    /// these in their order. Returns each of `later`'s rows' new number.
+    fn absorb(&mut self, later: Rows) -> Vec<u32> {
+        later
+            .rows
+            .into_iter()
+            .map(|other| {
+                let row = self.row(other.key, other.class);
+                let aggregate = &mut self.rows[row as usize];
+                aggregate.count += other.count;
+                aggregate.shallow += other.shallow;
+                aggregate.min_distance = aggregate.min_distance.min(other.min_distance);
+                row
+            })
+            .collect()
+    }
+}
+
 /// Retained size per group, counting only the topmost member of a group on each dominator path (DevTools'
 /// rule for a class's retained size): a node adds its retained size only when no dominator of it is in the
 /// same group. `group_of[node]` is the node's group, or `u32::MAX` for none.
+///
+/// With `parallel`, the tree is cut into subtrees of at most 1/64 of the root's retained size (the nodes above
+/// them are counted first, and each subtree carries the groups of its dominators), which two threads take
+/// in turn.
 pub fn topmost_retained(
     root: NodeIndex,
     tree: &DominatorTree,
     retained: &CompactSizes,
     group_of: &[u32],
     groups: usize,
+    parallel: bool,
 ) -> Vec<u64> {
-    // Entries with the top bit set mark leaving a member's subtree (node and group counts stay below 2^31).
-    const EXIT: u32 = 1 << 31;
     let mut sums = vec![0u64; groups];
-    let mut active = vec![false; groups];
-    let mut stack: Vec<u32> = vec![root];
-    while let Some(entry) = stack.pop() {
-        if entry & EXIT != 0 {
-            active[(entry & !EXIT) as usize] = false;
+    // Each subtree to walk, with the index of its dominators' groups in `paths`.
+    let mut subtrees: Vec<(NodeIndex, u32)> = Vec::new();
+    let mut paths: Vec<Vec<u32>> = vec![Vec::new()];
+    let largest = if parallel { retained.get(root) / 64 } else { u64::MAX };
+    let mut split = vec![(root, 0u32)];
+    while let Some((node, path)) = split.pop() {
+        if node != root && retained.get(node) <= largest {
+            subtrees.push((node, path));
             continue;
         }
-        let node = entry;
+        // Counted here, and its children are subtrees of their own (or split further).
         let group = group_of[node as usize];
-        let children = tree.children(node);
-        if group != u32::MAX && !active[group as usize] {
+        let mut child_path = path;
+        if group != u32::MAX && !paths[path as usize].contains(&group) {
             sums[group as usize] += retained.get(node);
-            if !children.is_empty() {
-                active[group as usize] = true;
-                stack.push(group | EXIT);
+            let mut groups_above = paths[path as usize].clone();
+            groups_above.push(group);
+            paths.push(groups_above);
+            child_path = (paths.len() - 1) as u32;
+        }
+        split.extend(tree.children(node).iter().map(|&child| (child, child_path)));
+    }
+    subtrees.sort_unstable_by_key(|&(_, path)| path);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let walker = || {
+        let mut walk = SubtreeWalk { sums: vec![0u64; groups], active: vec![false; groups], stack: Vec::new() };
+        let mut current: Option<u32> = None;
+        loop {
+            const CHUNK: usize = 64;
+            let from = next.fetch_add(CHUNK, std::sync::atomic::Ordering::Relaxed);
+            if from >= subtrees.len() {
+                break;
+            }
+            for &(node, path) in &subtrees[from..(from + CHUNK).min(subtrees.len())] {
+                if current != Some(path) {
+                    for (ids, on) in [(current, false), (Some(path), true)] {
+                        for &g in ids.map_or(&[][..], |p| &paths[p as usize]) {
+                            walk.active[g as usize] = on;
+                        }
+                    }
+                    current = Some(path);
+                }
+                walk.run(node, tree, retained, group_of);
             }
         }
-        stack.extend_from_slice(children);
+        walk.sums
+    };
+    let (a, b) = crate::threads::join(parallel, walker, walker);
+    for (sum, (x, y)) in sums.iter_mut().zip(a.into_iter().zip(b)) {
+        *sum += x + y;
     }
     sums
+}
+
+/// One thread's walks of subtrees of the dominator tree, for [`topmost_retained`].
+struct SubtreeWalk {
+    sums: Vec<u64>,
+    /// Groups with a member among the dominators of the node at hand.
+    active: Vec<bool>,
+    stack: Vec<u32>,
+}
+
+impl SubtreeWalk {
+    fn run(&mut self, start: NodeIndex, tree: &DominatorTree, retained: &CompactSizes, group_of: &[u32]) {
+        // Entries with the top bit set mark leaving a member's subtree (node and group counts stay below 2^31).
+        const EXIT: u32 = 1 << 31;
+        let SubtreeWalk { sums, active, stack } = self;
+        stack.push(start);
+        while let Some(entry) = stack.pop() {
+            if entry & EXIT != 0 {
+                active[(entry & !EXIT) as usize] = false;
+                continue;
+            }
+            let node = entry;
+            let group = group_of[node as usize];
+            let children = tree.children(node);
+            if group != u32::MAX && !active[group as usize] {
+                sums[group as usize] += retained.get(node);
+                if !children.is_empty() {
+                    active[group as usize] = true;
+                    stack.push(group | EXIT);
+                }
+            }
+            stack.extend_from_slice(children);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{topmost_retained, DominatorTree};
+    use crate::sizes::CompactSizes;
+
+    fn xorshift(mut x: u64) -> u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+
+    /// Split into subtrees on two threads or walked whole, the sums are what the rule gives node by node: a
+    /// node counts when no dominator of it is in its group.
+    #[test]
+    fn topmost_retained_follows_the_rule_split_or_not() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for case in 0..60 {
+            let n = 2 + (xorshift(seed + case) % 3000) as usize;
+            let groups = 1 + (case % 7) as usize;
+            let root = (case as usize * 7) % n;
+            // Parents come first in a shuffled order (a chain now and then, so that big nodes nest deeply).
+            let mut order: Vec<usize> = (0..n).filter(|&v| v != root).collect();
+            for i in (1..order.len()).rev() {
+                seed = xorshift(seed);
+                order.swap(i, (seed % (i as u64 + 1)) as usize);
+            }
+            order.insert(0, root);
+            let mut idom = vec![root as u32; n];
+            let mut group_of = vec![u32::MAX; n];
+            if case % 3 == 1 {
+                group_of[root] = 0;
+            }
+            let mut sizes = vec![0u64; n];
+            for (i, &v) in order.iter().enumerate().skip(1) {
+                seed = xorshift(seed);
+                let parent = if case % 5 == 0 { i - 1 } else { (seed % i as u64) as usize };
+                idom[v] = order[parent] as u32;
+                group_of[v] = if seed.is_multiple_of(4) { u32::MAX } else { ((seed >> 8) % groups as u64) as u32 };
+                sizes[v] = (seed >> 20) % 1000;
+            }
+            let mut retained = sizes.clone();
+            for &v in order.iter().skip(1).rev() {
+                retained[idom[v] as usize] += retained[v];
+            }
+            let mut expected = vec![0u64; groups];
+            if group_of[root] != u32::MAX {
+                expected[group_of[root] as usize] += retained[root];
+            }
+            for v in (0..n).filter(|&v| v != root) {
+                let g = group_of[v];
+                let mut d = v;
+                let mut above = false;
+                while d != root {
+                    d = idom[d] as usize;
+                    above |= group_of[d] == g;
+                }
+                if g != u32::MAX && !above {
+                    expected[g as usize] += retained[v];
+                }
+            }
+            let tree = DominatorTree::build(&idom, root as u32);
+            let retained = CompactSizes::from_sizes(&retained);
+            for parallel in [false, true] {
+                let sums = topmost_retained(root as u32, &tree, &retained, &group_of, groups, parallel);
+                assert_eq!(sums, expected, "case {case}, parallel {parallel}");
+            }
+        }
+    }
 }

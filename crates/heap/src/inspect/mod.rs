@@ -257,5 +257,6 @@ pub fn topmost_retained(snapshot: &HeapSnapshot, analysis: &Analysis, group_of: 
         &analysis.retained,
         group_of,
         groups,
+        analysis.parallel,
     )
 }

@@ -665,6 +665,20 @@ mod tests {
         }
     }
 
+    /// A fraction or exponent right after a number, wherever the number ends relative to the 64-byte blocks
+    /// (the last byte of a block included: the fuzz target's first find).
+    #[test]
+    fn fractions_are_left_to_the_exact_scanner_at_every_block_position() {
+        for pad in 0..160 {
+            for tail in [".5", "e3", "E3", "0.5", ",1"] {
+                // Enough text after it that the fast scanner is still reading when it gets there.
+                let text =
+                    format!("[{}1,{}96{tail},{}7]", " ".repeat(pad % 70), "22,".repeat(pad / 7), "5,".repeat(2000));
+                check(text.as_bytes(), 0x9E37_79B9 + pad as u64, None);
+            }
+        }
+    }
+
     #[test]
     fn decodes_escapes_and_surrogates() {
         let mut out = Vec::new();

@@ -75,14 +75,31 @@ fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut 
         if (starts & !value_slots) | (commas & value_slots) != 0 {
             return resume;
         }
+        // Where the numbers that start in this block end, when they end in it: a digit not followed by one (the
+        // byte after the block decides for its last byte), not the end of a number begun in the block before,
+        // and not right before a byte this scanner leaves to the exact one (`1.5`, also across the block's end). Only the last number of a
+        // block can lack its end here; it is read a word at a time from its start.
+        let next = buf[block + 64];
+        let next_continues = u64::from(next.is_ascii_digit() || matches!(next, b'.' | b'e' | b'E'));
+        let carried = (masks.digit & !masks.digit.wrapping_add(1)) * previous_digit;
+        let before_invalid = (invalid & invalid.wrapping_neg()) >> 1;
+        let mut ends =
+            masks.digit & !((masks.digit >> 1) | (next_continues << 63)) & usable & !carried & !before_invalid;
         let mut pending = starts;
         while pending != 0 {
-            let at = block + pending.trailing_zeros() as usize;
+            let first = pending.trailing_zeros() as usize;
+            let at = block + first;
             pending &= pending - 1;
-            match read_number(buf, at) {
-                Some((value, end)) if end <= to && !matches!(buf[end], b'.' | b'e' | b'E') && out.put(value) => {
-                    resume = (end, true);
-                }
+            let end_bit = ends.trailing_zeros() as usize;
+            let digits = if end_bit < 64 { (end_bit + 1).wrapping_sub(first) } else { usize::MAX };
+            ends &= ends.wrapping_sub(1);
+            let number = if digits <= 8 {
+                Some((eight_digits(word_at(buf, at), digits), at + digits))
+            } else {
+                read_number(buf, at).filter(|&(_, end)| end <= to && !matches!(buf[end], b'.' | b'e' | b'E'))
+            };
+            match number {
+                Some((value, end)) if out.put(value) => resume = (end, true),
                 _ => return resume,
             }
         }
@@ -101,10 +118,16 @@ fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut 
 
 const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
 
+/// The eight bytes at `buf[at]`, first byte lowest.
+#[inline(always)]
+fn word_at(buf: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(buf[at..at + 8].try_into().expect("eight bytes"))
+}
+
 /// The number of up to 19 digits starting at `buf[at]` (a digit) and where it ends; `None` for longer ones.
 #[inline(always)]
 fn read_number(buf: &[u8], at: usize) -> Option<(u64, usize)> {
-    let word = |i: usize| u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
+    let word = |i: usize| word_at(buf, i);
     let first = word(at);
     let run = digit_run(first);
     if run == 1 {
