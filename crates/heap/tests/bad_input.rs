@@ -47,6 +47,22 @@ fn to_node_must_be_a_multiple_of_the_node_field_count() {
 }
 
 #[test]
+fn locations_in_any_order_keep_the_last_entry_per_node() {
+    let text = valid().replace(r#""locations":[14,3,10,4]"#, r#""locations":[14,3,10,4,7,1,1,1,14,5,6,7,7,2,2,2]"#);
+    let snapshot = parse_bytes(text.as_bytes()).unwrap();
+    let at = |node| snapshot.location(node).map(|l| (l.script_id, l.line, l.column));
+    assert_eq!((at(0), at(1), at(2)), (None, Some((2, 2, 2)), Some((5, 6, 7))));
+}
+
+#[test]
+fn location_values_must_fit_in_32_bits() {
+    let text = valid().replace(r#""locations":[14,3,10,4]"#, r#""locations":[14,3,4294967296,4]"#);
+    let message = error_of(&text).to_string();
+    assert!(message.contains("4294967296 is out of range"), "{message}");
+    assert!(message.contains("`locations`") && message.contains("array index 2"), "says where: {message}");
+}
+
+#[test]
 fn edge_counts_must_add_up() {
     let text = valid().replace(r#""edges":[1,1,7,5,2,14]"#, r#""edges":[1,1,7]"#);
     let message = error_of(&text).to_string();

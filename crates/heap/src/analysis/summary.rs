@@ -58,7 +58,8 @@ pub fn aggregate(
 ) -> Vec<ClassAggregate> {
     let (shallow, retained) = sizes;
     let n = snapshot.node_count();
-    let mut row_of = vec![u32::MAX; n];
+    // Every slot is written by the thread of its half (fresh zeroed pages are faulted in there, not here).
+    let mut row_of = vec![0u32; n];
     let middle = if parallel { n / 2 } else { n };
     let (first_rows, second_rows) = row_of.split_at_mut(middle);
     let group = |nodes: std::ops::Range<usize>, row_of: &mut [u32]| {
@@ -115,7 +116,7 @@ impl Rows {
         }
     }
 
-    /// Counts `nodes` into their rows; `row_of[i]` gets the row of node `nodes.start + i`.
+    /// Counts `nodes` into their rows; `row_of[i]` gets the row of node `nodes.start + i` (`u32::MAX`: none).
     fn add(
         &mut self,
         snapshot: &HeapSnapshot,
@@ -134,6 +135,7 @@ impl Rows {
             }
             let size = shallow.get(node);
             if size == 0 {
+                *slot = u32::MAX;
                 continue;
             }
             let class = names.class_of(node);

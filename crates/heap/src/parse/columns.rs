@@ -376,7 +376,7 @@ impl<'a> EdgeColumns<'a> {
 /// `to_node` as a node ordinal, when it is the offset of a node in the `nodes` array. The usual strides are
 /// spelled out so that the division is a multiplication.
 #[inline(always)]
-fn node_of(to_node: u64, stride: u64) -> Option<u64> {
+pub(super) fn node_of(to_node: u64, stride: u64) -> Option<u64> {
     let (node, rest) = match stride {
         7 => (to_node / 7, to_node % 7),
         6 => (to_node / 6, to_node % 6),

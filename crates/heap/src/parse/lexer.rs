@@ -2,10 +2,12 @@
 //! array of strings, and small objects. It never builds a document tree and holds only one buffer of input.
 
 use super::numbers::{count_commas, scan_piece};
-use super::target::{Piece, Target, Values};
+use super::target::{Piece, Target, Value, Values};
 use crate::error::{Location, ParseError};
 use std::io::Read;
 
+pub(crate) static REFILL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub(crate) static JOIN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 const BUFFER_SIZE: usize = 4 << 20;
 /// Number arrays go through the word-at-a-time scanner once this many bytes are buffered...
 const FAST_MIN: usize = 4 << 10;
@@ -65,6 +67,12 @@ impl<R: Read> Lexer<R> {
 
     /// Discards consumed bytes and reads more. Returns false at end of input.
     fn refill(&mut self) -> Result<bool, ParseError> {
+        let t0 = std::time::Instant::now();
+        let r = self.refill_inner();
+        REFILL.fetch_add(t0.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        r
+    }
+    fn refill_inner(&mut self) -> Result<bool, ParseError> {
         if self.eof {
             return Ok(false);
         }
@@ -135,11 +143,9 @@ impl<R: Read> Lexer<R> {
         }
     }
 
-    /// Reads a JSON array of unsigned integers, calling `sink` with each value in order.
-    /// Returns the number of values.
-    /// Reads a JSON array of unsigned integers into a vector.
-    pub(crate) fn uint_values(&mut self) -> Result<Vec<u64>, ParseError> {
-        let mut values = Values::new();
+    /// Reads a JSON array of unsigned integers into a vector (`u32`: larger values are an error).
+    pub(crate) fn uint_values<T: Value>(&mut self) -> Result<Vec<T>, ParseError> {
+        let mut values = Values::<T>::new();
         let count = self.uint_array(&mut values)?;
         Ok(values.finish(count))
     }
@@ -182,6 +188,7 @@ impl<R: Read> Lexer<R> {
                     let buf = &self.buf[..self.end];
                     let second = middle.map(|m| count + count_commas(&buf[start..m]) + u64::from(!after_value));
                     let most = (stop - start) as u64 / 2 + 1;
+                    let tj = std::time::Instant::now();
                     let (mut first_piece, second_piece) = target.pieces(count, second, most);
                     let (a, (a_count, a_done), b) = match (middle, second_piece) {
                         (Some(middle), Some(mut second_piece)) => {
@@ -203,6 +210,7 @@ impl<R: Read> Lexer<R> {
                             (a, first_piece.done(), None)
                         }
                     };
+                    JOIN.fetch_add(tj.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
                     target.commit(a_done);
                     count += a_count;
                     (self.pos, after_value) = a;
@@ -600,20 +608,20 @@ mod tests {
 
     #[test]
     fn reads_number_arrays() {
-        assert_eq!(lexer(" [1,22,\n333 , 0]").uint_values().unwrap(), [1, 22, 333, 0]);
-        assert!(lexer("[]").uint_values().unwrap().is_empty());
+        assert_eq!(lexer(" [1,22,\n333 , 0]").uint_values::<u64>().unwrap(), [1, 22, 333, 0]);
+        assert!(lexer("[]").uint_values::<u64>().unwrap().is_empty());
     }
 
     #[test]
     fn rejects_bad_numbers_with_position() {
-        let err = lexer("[1,2,-3]").uint_values().unwrap_err();
+        let err = lexer("[1,2,-3]").uint_values::<u64>().unwrap_err();
         assert!(err.to_string().contains("negative"), "{err}");
         assert_eq!(err.offset(), Some(5));
-        let err = lexer("[1 2]").uint_values().unwrap_err();
+        let err = lexer("[1 2]").uint_values::<u64>().unwrap_err();
         assert!(err.to_string().contains("expected ','"), "{err}");
-        let err = lexer("[1,2").uint_values().unwrap_err();
+        let err = lexer("[1,2").uint_values::<u64>().unwrap_err();
         assert!(matches!(err, ParseError::Truncated { .. }), "{err}");
-        let err = lexer("[1,]").uint_values().unwrap_err();
+        let err = lexer("[1,]").uint_values::<u64>().unwrap_err();
         assert!(err.to_string().contains("after ','"), "{err}");
     }
 

@@ -146,19 +146,9 @@ impl<R: Read> Parser<R> {
                 self.seen_strings = true;
                 self.read_strings()?;
             }
-            "locations" => {
-                let at = self.lex.offset();
-                let raw = self.lex.uint_values()?;
-                if let Some(bad) = raw.iter().position(|&v| v > u32::MAX as u64) {
-                    return Err(ParseError::Inconsistent(format!(
-                        "`locations` (from byte {at}) array index {bad}: value {} is out of range",
-                        raw[bad]
-                    )));
-                }
-                self.raw_locations = raw.into_iter().map(|v| v as u32).collect();
-            }
+            "locations" => self.raw_locations = self.lex.uint_values::<u32>()?,
             "trace_function_infos" => {
-                let raw = self.lex.uint_values()?;
+                let raw = self.lex.uint_values::<u64>()?;
                 let stride = self.layout.as_ref().map_or(6, |l| l.trace_function_fields.len().max(1));
                 let fields = self.layout.as_ref().map(|l| l.trace_function_offsets).unwrap_or([0, 1, 2, 3, 4, 5]);
                 let trace = self.snap.trace.get_or_insert_with(AllocationTrace::default);
@@ -179,7 +169,7 @@ impl<R: Read> Parser<R> {
                 self.snap.trace.get_or_insert_with(AllocationTrace::default).tree = tree;
             }
             "samples" => {
-                let raw = self.lex.uint_values()?;
+                let raw = self.lex.uint_values::<u64>()?;
                 if !raw.is_empty() {
                     let trace = self.snap.trace.get_or_insert_with(AllocationTrace::default);
                     trace.samples = raw.chunks_exact(2).map(|c| (c[0], c[1])).collect();
@@ -382,41 +372,30 @@ impl<R: Read> Parser<R> {
                 snap.node_name[bad]
             )));
         }
-        pack_edge_types(snap, &std::mem::take(&mut self.edge_types), string_count)?;
+        let narrow = pack_edge_types(snap, &std::mem::take(&mut self.edge_types), string_count)?;
         let layout = self.layout.as_ref().expect("checked above");
-        let location_stride = layout.location_fields.max(1);
-        let [obj, script, line, column] = layout.location_offsets;
-        let node_stride = layout.node_roles.len() as u32;
-        let mut locations = Vec::with_capacity(self.raw_locations.len() / location_stride);
-        for (i, chunk) in self.raw_locations.chunks_exact(location_stride).enumerate() {
-            let object_index = chunk[obj];
-            if object_index % node_stride != 0 || (object_index / node_stride) as u64 >= node_count {
-                return Err(ParseError::Inconsistent(format!(
-                    "locations entry {i}: object_index {object_index} is not the offset of a node"
-                )));
-            }
-            let location = SourceLocation { script_id: chunk[script], line: chunk[line], column: chunk[column] };
-            locations.push((object_index / node_stride, location));
-        }
-        // Stable sort, then keep the last entry per node, as DevTools' location map does.
-        locations.sort_by_key(|(node, _)| *node);
-        let mut deduped: Vec<(u32, SourceLocation)> = Vec::with_capacity(locations.len());
-        for entry in locations {
-            match deduped.last_mut() {
-                Some(last) if last.0 == entry.0 => *last = entry,
-                _ => deduped.push(entry),
-            }
-        }
-        snap.locations = deduped;
+        let HeapSnapshot { edge_type_and_name, large_edge_names, narrow_edge_names, .. } = &mut *snap;
+        let ((), locations) = crate::threads::join(
+            true,
+            || {
+                if narrow {
+                    narrow_edge_entries(edge_type_and_name, large_edge_names);
+                    *narrow_edge_names = true;
+                }
+            },
+            || source_locations(&self.raw_locations, layout, node_count),
+        );
+        snap.locations = locations?;
         snap.info.bytes_read = self.lex.offset();
         Ok(self.snap)
     }
 }
 
 /// Checks that the edges whose type takes a string name name one, and moves each edge's type code into the top
-/// bits of its name entry (names too large for the rest go to the side map). Half the edges on another thread.
-fn pack_edge_types(snap: &mut HeapSnapshot, types: &[u8], string_count: u32) -> Result<(), ParseError> {
-    let HeapSnapshot { edge_type_and_name, large_edge_names, narrow_edge_names, .. } = snap;
+/// bits of its name entry (names too large for the rest go to the side map). Half the edges on another thread. Says
+/// whether the entries are to be narrowed (`narrow_edge_entries`).
+fn pack_edge_types(snap: &mut HeapSnapshot, types: &[u8], string_count: u32) -> Result<bool, ParseError> {
+    let HeapSnapshot { edge_type_and_name, large_edge_names, .. } = snap;
     let middle = edge_type_and_name.len() / 2;
     let (first, second) = edge_type_and_name.split_at_mut(middle);
     let (first_types, second_types) = types.split_at(middle.min(types.len()));
@@ -429,13 +408,40 @@ fn pack_edge_types(snap: &mut HeapSnapshot, types: &[u8], string_count: u32) -> 
     for large in [a, b] {
         large_edge_names.extend(large);
     }
-    // The narrow layout is kept when its side map would cost under half a byte per edge.
-    let edges = edge_type_and_name.len();
-    if (a_wide + b_wide).saturating_mul(32) < edges as u64 {
-        narrow_edge_entries(edge_type_and_name, large_edge_names);
-        *narrow_edge_names = true;
+    // The narrow layout is taken when its side map would cost under half a byte per edge.
+    Ok((a_wide + b_wide).saturating_mul(32) < edge_type_and_name.len() as u64)
+}
+
+/// The `locations` entries as (node, location), by node, the last entry for a node kept (as DevTools' location
+/// map does).
+fn source_locations(raw: &[u32], layout: &Layout, node_count: u64) -> Result<Vec<(u32, SourceLocation)>, ParseError> {
+    let location_stride = layout.location_fields.max(1);
+    let [obj, script, line, column] = layout.location_offsets;
+    let node_stride = layout.node_roles.len() as u64;
+    let mut locations = Vec::with_capacity(raw.len() / location_stride);
+    for (i, chunk) in raw.chunks_exact(location_stride).enumerate() {
+        let object_index = chunk[obj];
+        let Some(node) = columns::node_of(object_index as u64, node_stride).filter(|&node| node < node_count) else {
+            return Err(ParseError::Inconsistent(format!(
+                "locations entry {i}: object_index {object_index} is not the offset of a node"
+            )));
+        };
+        let location = SourceLocation { script_id: chunk[script], line: chunk[line], column: chunk[column] };
+        locations.push((node as u32, location));
     }
-    Ok(())
+    // Stable, so that the last of a node's entries stays last.
+    locations.sort_by_key(|(node, _)| *node);
+    let mut kept = 0;
+    for i in 0..locations.len() {
+        if kept > 0 && locations[kept - 1].0 == locations[i].0 {
+            locations[kept - 1] = locations[i];
+        } else {
+            locations[kept] = locations[i];
+            kept += 1;
+        }
+    }
+    locations.truncate(kept);
+    Ok(locations)
 }
 
 /// Rewrites the packed 32-bit entries as 24-bit ones, in place and front to back (entry `e` is read from word

@@ -33,35 +33,40 @@ pub(crate) trait Target {
     fn put_exact(&mut self, index: u64, value: u64) -> Result<(), String>;
 }
 
-/// All values of an array in a vector. `refuse_at` makes the value at that index an error (the tests' and the
-/// fuzz target's way to check errors raised by a target); `room` bounds the room made ahead for the pieces, to
-/// exercise the path where they run out of it.
-pub(crate) struct Values {
-    pub(crate) values: Vec<u64>,
+/// All values of an array in a vector of `T` (`u64`, or `u32` where larger values are an error). `refuse_at` makes
+/// the value at that index an error (the tests' and the fuzz target's way to check errors raised by a target);
+/// `room` bounds the room made ahead for the pieces, to exercise the path where they run out of it.
+pub(crate) struct Values<T = u64> {
+    pub(crate) values: Vec<T>,
     pub(crate) refuse_at: Option<u64>,
     pub(crate) room: usize,
 }
 
-impl Values {
+/// An element type of [`Values`].
+pub(crate) trait Value: Copy + Default + Send + TryFrom<u64> {}
+impl Value for u64 {}
+impl Value for u32 {}
+
+impl<T: Value> Values<T> {
     pub(crate) fn new() -> Self {
         Values { values: Vec::new(), refuse_at: None, room: usize::MAX }
     }
 
     /// The values, once the array has `count` of them.
-    pub(crate) fn finish(mut self, count: u64) -> Vec<u64> {
+    pub(crate) fn finish(mut self, count: u64) -> Vec<T> {
         self.values.truncate(count as usize);
         self.values
     }
 }
 
-pub(crate) struct ValuesPiece<'a> {
-    slots: &'a mut [u64],
+pub(crate) struct ValuesPiece<'a, T> {
+    slots: &'a mut [T],
     first: u64,
     refuse_at: Option<u64>,
     count: usize,
 }
 
-impl Piece for ValuesPiece<'_> {
+impl<T: Value> Piece for ValuesPiece<'_, T> {
     type Done = ();
 
     #[inline]
@@ -69,13 +74,13 @@ impl Piece for ValuesPiece<'_> {
         if self.refuse_at == Some(self.first + self.count as u64) {
             return false;
         }
-        match self.slots.get_mut(self.count) {
-            Some(slot) => {
+        match (self.slots.get_mut(self.count), T::try_from(value)) {
+            (Some(slot), Ok(value)) => {
                 *slot = value;
                 self.count += 1;
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
@@ -84,14 +89,22 @@ impl Piece for ValuesPiece<'_> {
     }
 }
 
-impl Target for Values {
+impl<T: Value> Target for Values<T> {
     type Done = ();
-    type Piece<'a> = ValuesPiece<'a>;
+    type Piece<'a>
+        = ValuesPiece<'a, T>
+    where
+        T: 'a;
 
-    fn pieces(&mut self, first: u64, second: Option<u64>, most: u64) -> (ValuesPiece<'_>, Option<ValuesPiece<'_>>) {
+    fn pieces(
+        &mut self,
+        first: u64,
+        second: Option<u64>,
+        most: u64,
+    ) -> (ValuesPiece<'_, T>, Option<ValuesPiece<'_, T>>) {
         let wanted = (first as usize).saturating_add((most as usize).min(self.room));
         if self.values.len() < wanted {
-            self.values.resize(wanted, 0);
+            self.values.resize(wanted, T::default());
         }
         let len = self.values.len();
         let refuse_at = self.refuse_at;
@@ -115,9 +128,10 @@ impl Target for Values {
         if self.refuse_at == Some(index) {
             return Err("the target says no".into());
         }
+        let value = T::try_from(value).map_err(|_| format!("{value} is out of range"))?;
         let at = index as usize;
         if at >= self.values.len() {
-            self.values.resize((at + 1).max(self.values.len() * 2), 0);
+            self.values.resize((at + 1).max(self.values.len() * 2), T::default());
         }
         self.values[at] = value;
         Ok(())
