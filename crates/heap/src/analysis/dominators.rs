@@ -8,6 +8,7 @@
 use super::bits::BitVec;
 use crate::sizes::CompactSizes;
 use crate::snapshot::NodeIndex;
+use crate::threads::Handover;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The flow graph: forward edges as CSR with a per-edge "counts for retention" bit.
@@ -117,7 +118,7 @@ impl Dfs<'_, '_> {
 /// they have no influence on the other nodes' dominators.
 pub fn immediate_dominators(graph: &FlowGraph, root: NodeIndex) -> Dominators {
     let (listed, retainers) = number_nodes(graph, root).list_upper_retainers(false);
-    listed.dominators(retainers)
+    listed.dominators(retainers, &Handover::new())
 }
 
 /// The nodes numbered by the DFS: the first stage of [`immediate_dominators`], which the analysis runs stage by
@@ -240,8 +241,10 @@ impl Numbered<'_, '_> {
 }
 
 impl Listed {
-    /// Semidominators, then immediate dominators, from the retainer lists.
-    pub fn dominators(self, mut preds: Vec<u32>) -> Dominators {
+    /// Semidominators, then immediate dominators, from the retainer lists. The memory of the lists and of two
+    /// working arrays is handed over as the pass gives it back.
+    pub(crate) fn dominators(self, mut preds: Vec<u32>, handover: &Handover) -> Dominators {
+        let _all_at_the_latest = handover.all_given_on_drop();
         let Listed { root, mut vertex, mut parent, mut semi, mut upper, explored, count, reached } = self;
         let n = vertex.len() - 1;
 
@@ -277,6 +280,7 @@ impl Listed {
             // a large block unmaps its tail in place), so the passes running beside this one can use it.
             let start = best[w - 1] as usize;
             if preds.len() - start >= RELEASE_LISTS_EVERY {
+                handover.give((preds.len() - start) * std::mem::size_of::<u32>());
                 preds.truncate(start);
                 preds.shrink_to_fit();
             }
@@ -284,6 +288,7 @@ impl Listed {
         drop(preds);
         drop(ancestor);
         drop(upper);
+        handover.give_all();
 
         // Immediate dominators in increasing order: the parent's dominator-tree ancestor that is not below the
         // semidominator. `parent` becomes the dominator array.

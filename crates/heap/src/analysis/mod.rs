@@ -17,7 +17,7 @@ pub mod weakmap;
 
 use crate::sizes::CompactSizes;
 use crate::snapshot::{HeapSnapshot, NodeIndex};
-use crate::threads::join;
+use crate::threads::{join, Handover};
 use bits::BitVec;
 pub use distances::{BASE_SYSTEM_DISTANCE, NO_DISTANCE};
 use dominators::{DominatorTree, FlowGraph};
@@ -85,25 +85,31 @@ impl Analysis {
         );
         let (listed, retainers) = numbered.list_upper_retainers(parallel);
         drop(essential);
-        let (doms, definitions) = join(
+        // The shallow-size pass (two arrays of four bytes per node) runs beside the semidominator loop, each of its
+        // arrays made once the loop has given back that much of its retainer lists, so that the two together stay
+        // under the loop's peak.
+        let handover = Handover::new();
+        let has_user_roots = !user_roots.is_empty();
+        let (doms, (definitions, shallow)) = join(
             parallel,
-            move || listed.dominators(retainers),
-            || options.interface_definitions.clone().unwrap_or_else(|| names::infer_interfaces(snapshot)),
+            || listed.dominators(retainers, &handover),
+            || {
+                let definitions =
+                    options.interface_definitions.clone().unwrap_or_else(|| names::infer_interfaces(snapshot));
+                let raw = options.raw_sizes;
+                (definitions, shallow::shallow_sizes_in_handed_memory(snapshot, has_user_roots, raw, &handover))
+            },
         );
         progress("computing sizes and class names");
-        // Two steps, so that the dominator tree is not made while the shallow-size pass holds its working arrays.
-        let has_user_roots = !user_roots.is_empty();
-        let (shallow, (distance, classes)) = join(
+        let ((retained, dominator_tree), (distance, classes)) = join(
             parallel,
-            || shallow::compact_shallow_sizes(snapshot, has_user_roots, options.raw_sizes),
+            || (dominators::retained_sizes(&doms, &shallow), DominatorTree::build(&doms.idom, root)),
             move || {
                 let distance = distance.widen();
                 let detached = dom_state::detached_nodes(snapshot);
                 (distance, ClassNames::compute(snapshot, &detached, Some(definitions)))
             },
         );
-        let (retained, dominator_tree) =
-            join(parallel, || dominators::retained_sizes(&doms, &shallow), || DominatorTree::build(&doms.idom, root));
         drop(doms.preorder);
         let total_size = retained.get(root) + snapshot.info.extra_native_bytes;
         Analysis {

@@ -4,6 +4,7 @@
 
 use crate::sizes::CompactSizes;
 use crate::snapshot::{EdgeType, HeapSnapshot, NodeIndex, NodeType};
+use crate::threads::Handover;
 
 const UNVISITED: u32 = u32::MAX;
 const MULTIPLE_OWNERS: u32 = u32::MAX - 1;
@@ -11,11 +12,25 @@ const MULTIPLE_OWNERS: u32 = u32::MAX - 1;
 /// Returns the shallow size per node, in four bytes each (sizes of 4 GiB and more aside). Without user roots (an
 /// `exposeInternals` snapshot) or when `raw` is set, the file's sizes are kept as they are.
 pub fn compact_shallow_sizes(snapshot: &HeapSnapshot, has_user_roots: bool, raw: bool) -> CompactSizes {
-    let mut sizes = snapshot.self_sizes.clone();
-    if !has_user_roots || raw {
-        return sizes;
-    }
+    let handover = Handover::new();
+    handover.give_all();
+    shallow_sizes_in_handed_memory(snapshot, has_user_roots, raw, &handover)
+}
+
+/// [`compact_shallow_sizes`] beside a pass that hands its memory over: each of the two arrays of four bytes per
+/// node (owners, then sizes) is made once that much has been given back.
+pub(crate) fn shallow_sizes_in_handed_memory(
+    snapshot: &HeapSnapshot,
+    has_user_roots: bool,
+    raw: bool,
+    handover: &Handover,
+) -> CompactSizes {
     let n = snapshot.node_count();
+    let array = n * std::mem::size_of::<u32>();
+    handover.wait_for(array);
+    if !has_user_roots || raw {
+        return snapshot.self_sizes.clone();
+    }
     let mut owners = vec![UNVISITED; n];
     let is_owned_kind = |node: NodeIndex| match snapshot.node_type(node) {
         NodeType::Hidden | NodeType::Array => true,
@@ -54,6 +69,8 @@ pub fn compact_shallow_sizes(snapshot: &HeapSnapshot, has_user_roots: bool, raw:
             }
         }
     }
+    handover.wait_for(2 * array);
+    let mut sizes = snapshot.self_sizes.clone();
     let root = snapshot.root();
     for (node, &owner) in (0..n as NodeIndex).zip(&owners) {
         if owner == UNVISITED || owner == MULTIPLE_OWNERS || owner == node {

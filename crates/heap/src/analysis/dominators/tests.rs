@@ -61,7 +61,7 @@ impl Graph {
     fn dominators_with_two_threads(&self, root: u32) -> Dominators {
         let graph = FlowGraph { first_edge: &self.first_edge, edge_to: &self.edge_to, essential: &self.essential };
         let (listed, lists) = number_nodes(&graph, root).list_upper_retainers(true);
-        listed.dominators(lists)
+        listed.dominators(lists, &crate::threads::Handover::new())
     }
 }
 
