@@ -9,7 +9,6 @@ use super::bits::BitVec;
 use crate::sizes::CompactSizes;
 use crate::snapshot::NodeIndex;
 use crate::threads::Handover;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The flow graph: forward edges as CSR with a per-edge "counts for retention" bit.
 pub struct FlowGraph<'a> {
@@ -203,8 +202,7 @@ pub struct Listed {
 
 impl Numbered<'_, '_> {
     /// The retainers numbered above each vertex, list after list in number order; `upper[k]` becomes the end of
-    /// k's list, which is also the start of k + 1's. With `parallel`, two threads take half the edges each;
-    /// the order within a list then varies, which changes nothing (each semidominator is a minimum over it).
+    /// k's list, which is also the start of k + 1's. With `parallel`, two threads take half the lists each.
     pub fn list_upper_retainers(self, parallel: bool) -> (Listed, Vec<u32>) {
         let Numbered { graph, number, mut vertices } = self;
         let explored = vertices.explored;
@@ -217,16 +215,32 @@ impl Numbered<'_, '_> {
         let mut lists = vec![0u32; total as usize];
         let n = number.len();
         if parallel && n > 1 {
-            let middle = super::middle_by_edges(graph.first_edge);
-            let (cursors, slots) = (as_atomic(&mut vertices.upper), as_atomic(&mut lists));
-            let push = |t: usize, k: u32| {
-                let at = cursors[t].fetch_add(1, Ordering::Relaxed);
-                slots[at as usize].store(k, Ordering::Relaxed);
-            };
+            // Each thread fills the lists of its own range of vertices (split where the entries are halved),
+            // reading every edge: no list is written by both, so there are no atomic adds, whose locked cache
+            // misses cannot overlap.
+            let split = vertices.upper[..=explored].partition_point(|&start| start < total / 2);
+            let lists_split = if split <= explored { vertices.upper[split] as usize } else { lists.len() };
+            let (upper_low, upper_high) = vertices.upper.split_at_mut(split);
+            let (lists_low, lists_high) = lists.split_at_mut(lists_split);
             crate::threads::join(
                 true,
-                || each_upper_retainer(graph, &number, explored, middle..n, push),
-                || each_upper_retainer(graph, &number, explored, 0..middle, push),
+                || {
+                    each_upper_retainer(graph, &number, explored, 0..n, |t, k| {
+                        if t >= split {
+                            let end = &mut upper_high[t - split];
+                            lists_high[*end as usize - lists_split] = k;
+                            *end += 1;
+                        }
+                    })
+                },
+                || {
+                    each_upper_retainer(graph, &number, explored, 0..n, |t, k| {
+                        if t < split {
+                            lists_low[upper_low[t] as usize] = k;
+                            upper_low[t] += 1;
+                        }
+                    })
+                },
             );
         } else {
             let upper = &mut vertices.upper;
@@ -342,14 +356,6 @@ fn each_upper_retainer(
             }
         }
     }
-}
-
-/// The same memory, for filling from two threads at once.
-fn as_atomic(slice: &mut [u32]) -> &[AtomicU32] {
-    const _: () = assert!(std::mem::align_of::<AtomicU32>() == std::mem::align_of::<u32>());
-    // SAFETY: `AtomicU32` has the size and bit validity of `u32` and (checked above) its alignment; the exclusive
-    // borrow keeps every other access out while the atomic view lives.
-    unsafe { &*(slice as *mut [u32] as *const [AtomicU32]) }
 }
 
 /// Entries (4 bytes each) of consumed retainer lists given back at a time (a few in tests, so that the property
