@@ -6,8 +6,6 @@ use super::target::{Piece, Target, Value, Values};
 use crate::error::{Location, ParseError};
 use std::io::Read;
 
-pub(crate) static REFILL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-pub(crate) static JOIN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 const BUFFER_SIZE: usize = 4 << 20;
 /// Number arrays go through the word-at-a-time scanner once this many bytes are buffered...
 const FAST_MIN: usize = 4 << 10;
@@ -67,12 +65,6 @@ impl<R: Read> Lexer<R> {
 
     /// Discards consumed bytes and reads more. Returns false at end of input.
     fn refill(&mut self) -> Result<bool, ParseError> {
-        let t0 = std::time::Instant::now();
-        let r = self.refill_inner();
-        REFILL.fetch_add(t0.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
-        r
-    }
-    fn refill_inner(&mut self) -> Result<bool, ParseError> {
         if self.eof {
             return Ok(false);
         }
@@ -188,7 +180,6 @@ impl<R: Read> Lexer<R> {
                     let buf = &self.buf[..self.end];
                     let second = middle.map(|m| count + count_commas(&buf[start..m]) + u64::from(!after_value));
                     let most = (stop - start) as u64 / 2 + 1;
-                    let tj = std::time::Instant::now();
                     let (mut first_piece, second_piece) = target.pieces(count, second, most);
                     let (a, (a_count, a_done), b) = match (middle, second_piece) {
                         (Some(middle), Some(mut second_piece)) => {
@@ -210,7 +201,6 @@ impl<R: Read> Lexer<R> {
                             (a, first_piece.done(), None)
                         }
                     };
-                    JOIN.fetch_add(tj.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
                     target.commit(a_done);
                     count += a_count;
                     (self.pos, after_value) = a;
