@@ -18,6 +18,13 @@ impl CompactSizes {
         CompactSizes { small: vec![0; len], large: FxHashMap::default() }
     }
 
+    /// A copy of these sizes made in `memory` (whose pages may already be in place) instead of fresh memory.
+    pub(crate) fn copy_into(&self, mut memory: Vec<u32>) -> CompactSizes {
+        memory.clear();
+        memory.extend_from_slice(&self.small);
+        CompactSizes { small: memory, large: self.large.clone() }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.small.len()
     }

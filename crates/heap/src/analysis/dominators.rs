@@ -35,6 +35,8 @@ pub struct Dominators {
     pub preorder: Vec<NodeIndex>,
     /// Nodes not reachable from the root through essential edges.
     pub unreachable: u32,
+    /// Working arrays of the pass, already in memory, for the next passes to fill instead of fresh ones.
+    pub(crate) spare: Vec<Vec<u32>>,
 }
 
 /// The DFS over essential edges, iterative. Per node its DFS number; per DFS number its node, DFS parent, the
@@ -300,7 +302,6 @@ impl Listed {
             }
         }
         drop(preds);
-        drop(ancestor);
         drop(upper);
         handover.give_all();
 
@@ -315,17 +316,18 @@ impl Listed {
             }
             dom[w] = d;
         }
-        drop(semi);
 
-        let mut idom = vec![root; n];
+        // The forest's pages are in memory already: the dominators go there instead of into fresh ones.
+        let mut idom = ancestor;
+        idom.truncate(n);
+        idom.fill(root);
         for k in 1..=explored {
             idom[vertex[k] as usize] = vertex[dom[k] as usize];
         }
-        drop(parent);
         // Preorder (0-based ordinals) in place.
         vertex.copy_within(1..=count, 0);
         vertex.truncate(count);
-        Dominators { idom, preorder: vertex, unreachable: n as u32 - reached }
+        Dominators { idom, preorder: vertex, unreachable: n as u32 - reached, spare: vec![semi, parent] }
     }
 }
 
@@ -377,9 +379,13 @@ fn prefetch<T>(slice: &[T], index: usize) {
     let _ = (slice, index);
 }
 
-/// Retained size: own size plus everything dominated, summed up the tree in reverse preorder.
-pub fn retained_sizes(dominators: &Dominators, shallow: &CompactSizes) -> CompactSizes {
-    let mut retained = shallow.clone();
+/// Retained size: own size plus everything dominated, summed up the tree in reverse preorder. Made in `memory`
+/// (a spare array of the dominator pass) when given.
+pub fn retained_sizes(dominators: &Dominators, shallow: &CompactSizes, memory: Option<Vec<u32>>) -> CompactSizes {
+    let mut retained = match memory {
+        Some(memory) => shallow.copy_into(memory),
+        None => shallow.clone(),
+    };
     for &node in dominators.preorder.iter().skip(1).rev() {
         retained.add_to(dominators.idom[node as usize], node);
     }
@@ -394,10 +400,17 @@ pub struct DominatorTree {
 
 impl DominatorTree {
     pub fn build(idom: &[NodeIndex], root: NodeIndex) -> Self {
+        Self::build_in(idom, root, Vec::new())
+    }
+
+    /// [`Self::build`], its offsets made in `memory` (a spare array of the dominator pass).
+    pub(crate) fn build_in(idom: &[NodeIndex], root: NodeIndex, memory: Vec<u32>) -> Self {
         let n = idom.len();
         // A counting sort that needs no cursor array: `first[d]` counts d's children, the running sum makes it the
         // end of d's list, and filling from the last node down moves it back to the start.
-        let mut first = vec![0u32; n + 1];
+        let mut first = memory;
+        first.clear();
+        first.resize(n + 1, 0);
         for (node, &d) in idom.iter().enumerate() {
             if node as NodeIndex != root {
                 first[d as usize] += 1;

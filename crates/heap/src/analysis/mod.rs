@@ -101,9 +101,14 @@ impl Analysis {
             },
         );
         progress("computing sizes and class names");
+        let mut doms = doms;
+        let (sizes_memory, tree_memory) = (doms.spare.pop(), doms.spare.pop().unwrap_or_default());
         let ((retained, dominator_tree), (distance, classes)) = join(
             parallel,
-            || (dominators::retained_sizes(&doms, &shallow), DominatorTree::build(&doms.idom, root)),
+            || {
+                let retained = dominators::retained_sizes(&doms, &shallow, sizes_memory);
+                (retained, DominatorTree::build_in(&doms.idom, root, tree_memory))
+            },
             move || {
                 let distance = distance.widen();
                 let detached = dom_state::detached_nodes(snapshot);
