@@ -90,7 +90,7 @@ impl Analysis {
         // under the loop's peak.
         let handover = Handover::new();
         let has_user_roots = !user_roots.is_empty();
-        let (doms, (definitions, shallow)) = join(
+        let (doms, (definitions, (shallow, spare))) = join(
             parallel,
             || listed.dominators(retainers, &handover),
             || {
@@ -112,7 +112,7 @@ impl Analysis {
             move || {
                 let distance = distance.widen();
                 let detached = dom_state::detached_nodes(snapshot);
-                (distance, ClassNames::compute(snapshot, &detached, Some(definitions)))
+                (distance, ClassNames::compute_in(snapshot, &detached, Some(definitions), spare))
             },
         );
         drop(doms.preorder);

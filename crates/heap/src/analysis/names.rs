@@ -37,6 +37,16 @@ impl ClassNames {
         detached: &super::bits::BitVec,
         definitions: Option<Vec<InterfaceDefinition>>,
     ) -> ClassNames {
+        Self::compute_in(snapshot, detached, definitions, Vec::new())
+    }
+
+    /// [`Self::compute`], the class per node written into `memory` (a spare array of an earlier pass).
+    pub(crate) fn compute_in(
+        snapshot: &HeapSnapshot,
+        detached: &super::bits::BitVec,
+        definitions: Option<Vec<InterfaceDefinition>>,
+        mut memory: Vec<u32>,
+    ) -> ClassNames {
         let string_count = snapshot.strings.len() as u32;
         let mut names = ClassNames { class_of: Vec::new(), string_count, made_up: Vec::new(), definitions: Vec::new() };
         let mut made_up_index: HashMap<String, ClassId> = HashMap::default();
@@ -56,7 +66,9 @@ impl ClassNames {
             intern("RegExp", &mut names.made_up),
         ];
         let mut by_type: HashMap<u8, ClassId> = HashMap::default();
-        let mut class_of = Vec::with_capacity(snapshot.node_count());
+        memory.clear();
+        memory.reserve(snapshot.node_count());
+        let mut class_of = memory;
         for node in 0..snapshot.node_count() as NodeIndex {
             let class = match snapshot.node_type(node) {
                 NodeType::Hidden => fixed[0],

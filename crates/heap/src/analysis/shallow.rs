@@ -14,22 +14,23 @@ const MULTIPLE_OWNERS: u32 = u32::MAX - 1;
 pub fn compact_shallow_sizes(snapshot: &HeapSnapshot, has_user_roots: bool, raw: bool) -> CompactSizes {
     let handover = Handover::new();
     handover.give_all();
-    shallow_sizes_in_handed_memory(snapshot, has_user_roots, raw, &handover)
+    shallow_sizes_in_handed_memory(snapshot, has_user_roots, raw, &handover).0
 }
 
 /// [`compact_shallow_sizes`] beside a pass that hands its memory over: each of the two arrays of four bytes per
-/// node (owners, then sizes) is made once that much has been given back.
+/// node (owners, then sizes) is made once that much has been given back. Also returns the owner array, in memory
+/// already, for a later pass to fill (empty when there was none).
 pub(crate) fn shallow_sizes_in_handed_memory(
     snapshot: &HeapSnapshot,
     has_user_roots: bool,
     raw: bool,
     handover: &Handover,
-) -> CompactSizes {
+) -> (CompactSizes, Vec<u32>) {
     let n = snapshot.node_count();
     let array = n * std::mem::size_of::<u32>();
     handover.wait_for(array);
     if !has_user_roots || raw {
-        return snapshot.self_sizes.clone();
+        return (snapshot.self_sizes.clone(), Vec::new());
     }
     let mut owners = vec![UNVISITED; n];
     let is_owned_kind = |node: NodeIndex| match snapshot.node_type(node) {
@@ -85,5 +86,5 @@ pub(crate) fn shallow_sizes_in_handed_memory(
             sizes.set(owner, sizes.get(owner) + moved);
         }
     }
-    sizes
+    (sizes, owners)
 }
