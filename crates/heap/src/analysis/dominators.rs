@@ -380,12 +380,9 @@ fn prefetch<T>(slice: &[T], index: usize) {
 }
 
 /// Retained size: own size plus everything dominated, summed up the tree in reverse preorder. Made in `memory`
-/// (a spare array of the dominator pass) when given.
-pub fn retained_sizes(dominators: &Dominators, shallow: &CompactSizes, memory: Option<Vec<u32>>) -> CompactSizes {
-    let mut retained = match memory {
-        Some(memory) => shallow.copy_into(memory),
-        None => shallow.clone(),
-    };
+/// (a spare array of the dominator pass, or an empty vector for fresh memory).
+pub fn retained_sizes(dominators: &Dominators, shallow: &CompactSizes, memory: Vec<u32>) -> CompactSizes {
+    let mut retained = shallow.copy_into(memory);
     for &node in dominators.preorder.iter().skip(1).rev() {
         retained.add_to(dominators.idom[node as usize], node);
     }

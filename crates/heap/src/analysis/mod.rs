@@ -90,7 +90,7 @@ impl Analysis {
         // under the loop's peak.
         let handover = Handover::new();
         let has_user_roots = !user_roots.is_empty();
-        let (doms, (definitions, (shallow, spare))) = join(
+        let (mut doms, (definitions, (shallow, spare))) = join(
             parallel,
             || listed.dominators(retainers, &handover),
             || {
@@ -101,8 +101,7 @@ impl Analysis {
             },
         );
         progress("computing sizes and class names");
-        let mut doms = doms;
-        let (sizes_memory, tree_memory) = (doms.spare.pop(), doms.spare.pop().unwrap_or_default());
+        let (sizes_memory, tree_memory) = (doms.spare.pop().unwrap_or_default(), doms.spare.pop().unwrap_or_default());
         let ((retained, dominator_tree), (distance, classes)) = join(
             parallel,
             || {

@@ -429,18 +429,15 @@ fn source_locations(raw: &[u32], layout: &Layout, node_count: u64) -> Result<Vec
         let location = SourceLocation { script_id: chunk[script], line: chunk[line], column: chunk[column] };
         locations.push((node as u32, location));
     }
-    // Stable, so that the last of a node's entries stays last.
+    // Stable, so that the last of a node's entries stays last; it replaces the ones before it.
     locations.sort_by_key(|(node, _)| *node);
-    let mut kept = 0;
-    for i in 0..locations.len() {
-        if kept > 0 && locations[kept - 1].0 == locations[i].0 {
-            locations[kept - 1] = locations[i];
-        } else {
-            locations[kept] = locations[i];
-            kept += 1;
+    locations.dedup_by(|later, kept| {
+        let same_node = later.0 == kept.0;
+        if same_node {
+            *kept = *later;
         }
-    }
-    locations.truncate(kept);
+        same_node
+    });
     Ok(locations)
 }
 

@@ -77,8 +77,8 @@ fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut 
         }
         // Where the numbers that start in this block end, when they end in it: a digit not followed by one (the
         // byte after the block decides for its last byte), not the end of a number begun in the block before,
-        // and not right before a byte this scanner leaves to the exact one (`1.5`, also across the block's end). Only the last number of a
-        // block can lack its end here; it is read a word at a time from its start.
+        // and not right before a byte this scanner leaves to the exact one (`1.5`, also across the block's end).
+        // Only the last number of a block can lack its end here; it is read a word at a time from its start.
         let next = buf[block + 64];
         let next_continues = u64::from(next.is_ascii_digit() || matches!(next, b'.' | b'e' | b'E'));
         let carried = (masks.digit & !masks.digit.wrapping_add(1)) * previous_digit;
