@@ -42,10 +42,13 @@ pub fn load_snapshot(path: &Path, quiet: bool) -> anyhow::Result<HeapSnapshot> {
     let bar = progress_bar(size, quiet);
     bar.set_message(if gzipped { "gunzip" } else { "reading" });
     let result = if !gzipped {
-        // Plain text is read by the parser itself: its number scanning and column filling already keep both
-        // cores busy, and a reader thread would only add a copy of every byte.
+        // Plain text is mapped and parsed in place (no copy of every byte into a buffer, no read calls between
+        // the scanner's steps), or read by the parser itself where it cannot be mapped.
         match File::open(path) {
-            Ok(file) => leakscope_heap::parse(Counting { inner: file, bar: bar.clone() }),
+            Ok(file) => match parse_mapped(&file, &bar) {
+                Some(parsed) => parsed,
+                None => leakscope_heap::parse(Counting { inner: file, bar: bar.clone() }),
+            },
             Err(e) => Err(leakscope_heap::ParseError::Io { offset: 0, source: e }),
         }
     } else {
@@ -110,6 +113,31 @@ pub fn load_snapshot(path: &Path, quiet: bool) -> anyhow::Result<HeapSnapshot> {
         };
         anyhow::Error::new(Exit { code: 2, message: format!("{}: {e}", path.display()), hint })
     })
+}
+
+/// Parses a mapped file in place; `None` when it cannot be mapped. The pages read are given back as the parse
+/// goes, so they never pile up in the resident set (the page cache keeps them).
+fn parse_mapped(file: &File, bar: &ProgressBar) -> Option<Result<HeapSnapshot, leakscope_heap::ParseError>> {
+    // SAFETY: the map is only read. Were the file truncated while it is read, reading the lost pages would stop the
+    // process with SIGBUS — the risk every reader of mapped files takes (ripgrep's default for large files too);
+    // snapshots that leakscope writes are complete before they get their name.
+    let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    let page = 4096;
+    let mut given_back = 0;
+    let parsed = leakscope_heap::parse_in_place(&map, &mut |consumed| {
+        let upto = consumed / page * page;
+        if upto > given_back {
+            // SAFETY: the parser reads nothing before `consumed` again — and if it did, a dropped page of a
+            // read-only file mapping is read back from the file, so nothing could change under it.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, given_back, upto - given_back)
+            };
+            given_back = upto;
+        }
+        bar.set_position(consumed as u64);
+    });
+    Some(parsed)
 }
 
 /// Runs the analysis with a spinner naming the phase.

@@ -373,23 +373,49 @@ impl<'a> EdgeColumns<'a> {
     }
 }
 
-/// `to_node` as a node ordinal, when it is the offset of a node in the `nodes` array. The usual strides are
-/// spelled out so that the division is a multiplication.
+/// `to_node` as a node ordinal, when it is the offset of a node in the `nodes` array.
 #[inline(always)]
 pub(super) fn node_of(to_node: u64, stride: u64) -> Option<u64> {
-    let (node, rest) = match stride {
-        7 => (to_node / 7, to_node % 7),
-        6 => (to_node / 6, to_node % 6),
-        5 => (to_node / 5, to_node % 5),
-        _ => (to_node / stride, to_node % stride),
-    };
-    (rest == 0).then_some(node)
+    ExactDivisor::new(stride).quotient(to_node)
+}
+
+/// Division by a number known only at run time, for values that must be its multiples: one multiplication
+/// instead of a hardware divide (tens of cycles, on the path of every edge). For an odd divisor `d`, multiplying
+/// by its inverse modulo 2^64 maps the multiples of `d` one to one onto `0..=u64::MAX / d` and every other value
+/// above it; an even divisor's factors of two are checked by rotating the low bits they must have clear into
+/// the top (Granlund and Montgomery; Hacker's Delight 10-17).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ExactDivisor {
+    inverse: u64,
+    twos: u32,
+    max_quotient: u64,
+}
+
+impl ExactDivisor {
+    pub(super) fn new(divisor: u64) -> Self {
+        assert!(divisor > 0, "a node record has at least the five required fields");
+        let twos = divisor.trailing_zeros();
+        let odd = divisor >> twos;
+        // Newton's iteration doubles the correct low bits each step: odd * odd ≡ 1 (mod 8) gives three.
+        let mut inverse = odd;
+        for _ in 0..5 {
+            inverse = inverse.wrapping_mul(2u64.wrapping_sub(odd.wrapping_mul(inverse)));
+        }
+        ExactDivisor { inverse, twos, max_quotient: u64::MAX / divisor }
+    }
+
+    /// `value / divisor` when the division leaves no remainder.
+    #[inline(always)]
+    pub(super) fn quotient(self, value: u64) -> Option<u64> {
+        let q = value.wrapping_mul(self.inverse).rotate_right(self.twos);
+        (q <= self.max_quotient).then_some(q)
+    }
 }
 
 pub(crate) struct EdgePiece<'a> {
     roles: &'a [EdgeRole],
     type_map: &'a [u8],
-    node_stride: u64,
+    node_stride: ExactDivisor,
     at: Position,
     max_target: u64,
     types: Slots<'a, u8>,
@@ -410,7 +436,7 @@ impl Piece for EdgePiece<'_> {
                 None => false,
             },
             EdgeRole::NameOrIndex => u32::try_from(v).is_ok_and(|v| self.names.set(k, v)),
-            EdgeRole::ToNode => match node_of(v, self.node_stride) {
+            EdgeRole::ToNode => match self.node_stride.quotient(v) {
                 Some(node) if node <= u32::MAX as u64 => {
                     self.max_target = self.max_target.max(node);
                     self.targets.set(k, node as u32)
@@ -442,7 +468,7 @@ impl Target for EdgeColumns<'_> {
         let (types, types_b) = split(self.types, at(EdgeRole::Type), stride, first, second);
         let (names, names_b) = split(edge_type_and_name, at(EdgeRole::NameOrIndex), stride, first, second);
         let (targets, targets_b) = split(edge_to, at(EdgeRole::ToNode), stride, first, second);
-        let (type_map, node_stride) = (&self.type_map[..], self.node_stride);
+        let (type_map, node_stride) = (&self.type_map[..], ExactDivisor::new(self.node_stride));
         let piece = |index: u64, types, names, targets| EdgePiece {
             roles,
             type_map,
@@ -500,6 +526,29 @@ impl Target for EdgeColumns<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn exact_division_by_multiplication_agrees_with_division() {
+        use super::ExactDivisor;
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for divisor in (1..=64).chain([1000, 1 << 20, 3 << 40, u64::MAX / 3, u64::MAX - 1, u64::MAX]) {
+            let exact = ExactDivisor::new(divisor);
+            let near = |q: u64| [q.wrapping_mul(divisor), q.wrapping_mul(divisor).wrapping_add(1)];
+            for _ in 0..2_000 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                for value in [seed, seed >> 32, seed % 100_000_000].into_iter().chain(near(seed >> 40)) {
+                    let expected = (value % divisor == 0).then_some(value / divisor);
+                    assert_eq!(exact.quotient(value), expected, "{value} / {divisor}");
+                }
+            }
+            for value in [0, 1, divisor - 1, divisor, u64::MAX - u64::MAX % divisor, u64::MAX] {
+                let expected = (value % divisor == 0).then_some(value / divisor);
+                assert_eq!(exact.quotient(value), expected, "{value} / {divisor}");
+            }
+        }
+    }
+
     use super::super::target::{Piece, Target};
     use super::{EdgeColumns, NodeColumns};
     use crate::snapshot::HeapSnapshot;

@@ -7,17 +7,115 @@ use crate::error::{Location, ParseError};
 use std::io::Read;
 
 const BUFFER_SIZE: usize = 4 << 20;
+/// Text read in place is made available this much at a time: fewer, longer two-thread scans than a buffer of
+/// `BUFFER_SIZE` allows (each split costs a thread start and a wait for the slower half).
+const WINDOW: usize = 16 << 20;
 /// Number arrays go through the word-at-a-time scanner once this many bytes are buffered...
 const FAST_MIN: usize = 4 << 10;
 /// ...and are split between two threads once this many are.
 const PARALLEL_MIN: usize = 512 << 10;
 
-pub(crate) struct Lexer<R> {
+/// Where the lexer's text comes from.
+pub(crate) trait Input {
+    /// The text read so far; the lexer reads `pos..end` of it.
+    fn text(&self) -> &[u8];
+
+    /// Makes more text available after `*end`: the unread part `*pos..*end` may move, and `*base` (the input offset
+    /// of `text()[0]`) with it. False at the end of the input.
+    fn more(&mut self, pos: &mut usize, end: &mut usize, base: &mut u64) -> Result<bool, ParseError>;
+}
+
+/// A reader's text, copied into a buffer of the lexer's own.
+pub(crate) struct ReadInput<R> {
     reader: R,
     buf: Vec<u8>,
+}
+
+impl<R: Read> ReadInput<R> {
+    pub(crate) fn new(reader: R) -> Self {
+        Self::with_buffer(reader, BUFFER_SIZE)
+    }
+
+    pub(crate) fn with_buffer(reader: R, size: usize) -> Self {
+        ReadInput { reader, buf: vec![0; size] }
+    }
+}
+
+impl<R: Read> Input for ReadInput<R> {
+    #[inline(always)]
+    fn text(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Discards consumed bytes and reads more.
+    fn more(&mut self, pos: &mut usize, end: &mut usize, base: &mut u64) -> Result<bool, ParseError> {
+        if *pos > 0 {
+            self.buf.copy_within(*pos..*end, 0);
+            *base += *pos as u64;
+            *end -= *pos;
+            *pos = 0;
+        }
+        if *end == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        loop {
+            match self.reader.read(&mut self.buf[*end..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    *end += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(ParseError::Io { offset: *base + *end as u64, source }),
+            }
+        }
+    }
+}
+
+/// Text already in memory (a mapped file), read in place: no copy, no read calls. It is made available to the
+/// lexer a window at a time, as a reader's would be, and `consumed` is told now and then how much of it has
+/// been read for good, so that a mapping's pages can be given back as the parse goes.
+pub(crate) struct InPlace<'a> {
+    text: &'a [u8],
+    window: usize,
+    told: usize,
+    consumed: &'a mut dyn FnMut(usize),
+}
+
+impl<'a> InPlace<'a> {
+    pub(crate) fn new(text: &'a [u8], consumed: &'a mut dyn FnMut(usize)) -> Self {
+        Self::with_window(text, WINDOW, consumed)
+    }
+
+    pub(crate) fn with_window(text: &'a [u8], window: usize, consumed: &'a mut dyn FnMut(usize)) -> Self {
+        InPlace { text, window: window.max(1), told: 0, consumed }
+    }
+}
+
+impl Input for InPlace<'_> {
+    #[inline(always)]
+    fn text(&self) -> &[u8] {
+        self.text
+    }
+
+    fn more(&mut self, pos: &mut usize, end: &mut usize, _base: &mut u64) -> Result<bool, ParseError> {
+        if *end == self.text.len() {
+            return Ok(false);
+        }
+        if *pos > self.told {
+            (self.consumed)(*pos);
+            self.told = *pos;
+        }
+        *end = end.saturating_add(self.window).min(self.text.len());
+        Ok(true)
+    }
+}
+
+pub(crate) struct Lexer<I> {
+    input: I,
     pos: usize,
     end: usize,
-    /// Absolute offset of `buf[0]` in the input.
+    /// Absolute offset of `input.text()[0]` in the input.
     base: u64,
     eof: bool,
     pub(crate) section: Option<&'static str>,
@@ -27,24 +125,13 @@ pub(crate) struct Lexer<R> {
     parallel_min: usize,
 }
 
-impl<R: Read> Lexer<R> {
-    pub(crate) fn new(reader: R) -> Self {
-        Self::with_sizes(reader, BUFFER_SIZE, FAST_MIN, PARALLEL_MIN)
+impl<I: Input> Lexer<I> {
+    pub(crate) fn new(input: I) -> Self {
+        Self::with_sizes(input, FAST_MIN, PARALLEL_MIN)
     }
 
-    pub(crate) fn with_sizes(reader: R, buffer: usize, fast_min: usize, parallel_min: usize) -> Self {
-        Lexer {
-            reader,
-            buf: vec![0; buffer],
-            pos: 0,
-            end: 0,
-            base: 0,
-            eof: false,
-            section: None,
-            index: None,
-            fast_min,
-            parallel_min,
-        }
+    pub(crate) fn with_sizes(input: I, fast_min: usize, parallel_min: usize) -> Self {
+        Lexer { input, pos: 0, end: 0, base: 0, eof: false, section: None, index: None, fast_min, parallel_min }
     }
 
     pub(crate) fn offset(&self) -> u64 {
@@ -63,41 +150,21 @@ impl<R: Read> Lexer<R> {
         ParseError::Truncated { location: self.location(), message: message.into() }
     }
 
-    /// Discards consumed bytes and reads more. Returns false at end of input.
+    /// Makes more text available. Returns false at end of input.
     fn refill(&mut self) -> Result<bool, ParseError> {
         if self.eof {
             return Ok(false);
         }
-        if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.base += self.pos as u64;
-            self.end -= self.pos;
-            self.pos = 0;
-        }
-        if self.end == self.buf.len() {
-            self.buf.resize(self.buf.len() * 2, 0);
-        }
-        loop {
-            match self.reader.read(&mut self.buf[self.end..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    return Ok(false);
-                }
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(source) => return Err(ParseError::Io { offset: self.base + self.end as u64, source }),
-            }
-        }
+        let more = self.input.more(&mut self.pos, &mut self.end, &mut self.base)?;
+        self.eof = !more;
+        Ok(more)
     }
 
     /// The next byte that is not JSON whitespace, without consuming it; `None` at end of input.
     pub(crate) fn peek_nonspace(&mut self) -> Result<Option<u8>, ParseError> {
         loop {
             while self.pos < self.end {
-                match self.buf[self.pos] {
+                match self.input.text()[self.pos] {
                     b' ' | b'\n' | b'\r' | b'\t' => self.pos += 1,
                     b => return Ok(Some(b)),
                 }
@@ -170,14 +237,16 @@ impl<R: Read> Lexer<R> {
             // error offsets are the same either way.
             if !self.eof && self.end - self.pos >= self.fast_min.saturating_add(MARGIN) {
                 let limit = self.end - MARGIN;
-                if let Some(last) = memchr::memrchr(b',', &self.buf[self.pos..limit]).filter(|&c| c > 0) {
+                if let Some(last) = memchr::memrchr(b',', &self.input.text()[self.pos..limit]).filter(|&c| c > 0) {
                     let (start, stop) = (self.pos, self.pos + last);
                     let middle = if last >= self.parallel_min {
-                        memchr::memrchr(b',', &self.buf[start..start + last / 2]).filter(|&c| c > 0).map(|c| start + c)
+                        memchr::memrchr(b',', &self.input.text()[start..start + last / 2])
+                            .filter(|&c| c > 0)
+                            .map(|c| start + c)
                     } else {
                         None
                     };
-                    let buf = &self.buf[..self.end];
+                    let buf = &self.input.text()[..self.end];
                     let second = middle.map(|m| count + count_commas(&buf[start..m]) + u64::from(!after_value));
                     let most = (stop - start) as u64 / 2 + 1;
                     let (mut first_piece, second_piece) = target.pieces(count, second, most);
@@ -219,7 +288,7 @@ impl<R: Read> Lexer<R> {
             }
             let end = self.end;
             let limit = if self.eof { end } else { end - MARGIN };
-            let buf = &self.buf[..end];
+            let buf = &self.input.text()[..end];
             let mut i = self.pos;
             let mut failure: Option<String> = None;
             let mut closed = false;
@@ -320,7 +389,7 @@ impl<R: Read> Lexer<R> {
             if self.pos == self.end && !self.refill()? {
                 return Err(self.truncated("inside a string"));
             }
-            let chunk = &self.buf[self.pos..self.end];
+            let chunk = &self.input.text()[self.pos..self.end];
             let Some(stop) = memchr::memchr2(b'"', b'\\', chunk) else {
                 if let Some(high) = pending_high.take() {
                     push_char(out, char_or_replacement(high as u32));
@@ -336,7 +405,7 @@ impl<R: Read> Lexer<R> {
                 out.extend_from_slice(&chunk[..stop]);
             }
             self.pos += stop;
-            if self.buf[self.pos] == b'"' {
+            if self.input.text()[self.pos] == b'"' {
                 self.pos += 1;
                 if let Some(high) = pending_high.take() {
                     push_char(out, char_or_replacement(high as u32));
@@ -352,7 +421,7 @@ impl<R: Read> Lexer<R> {
             if self.end - self.pos < 2 {
                 return Err(self.truncated("inside a string escape"));
             }
-            let escape = self.buf[self.pos + 1];
+            let escape = self.input.text()[self.pos + 1];
             let simple = match escape {
                 b'"' => Some(b'"'),
                 b'\\' => Some(b'\\'),
@@ -378,7 +447,7 @@ impl<R: Read> Lexer<R> {
             }
             let mut unit: u32 = 0;
             for i in 0..4 {
-                let digit = match self.buf[self.pos + 2 + i] {
+                let digit = match self.input.text()[self.pos + 2 + i] {
                     d @ b'0'..=b'9' => d - b'0',
                     d @ b'a'..=b'f' => d - b'a' + 10,
                     d @ b'A'..=b'F' => d - b'A' + 10,
@@ -432,7 +501,7 @@ impl<R: Read> Lexer<R> {
                 }
                 return Err(self.truncated("inside a value"));
             }
-            let b = self.buf[self.pos];
+            let b = self.input.text()[self.pos];
             if !started {
                 started = true;
                 match b {
@@ -503,7 +572,7 @@ impl<R: Read> Lexer<R> {
         if self.pos == self.end && !self.refill()? {
             return Ok(None);
         }
-        Ok(Some(self.buf[self.pos]))
+        Ok(Some(self.input.text()[self.pos]))
     }
 }
 
@@ -531,7 +600,7 @@ pub(crate) fn describe(b: u8) -> String {
 
 /// The fast scanner checked against the exact one: used by the unit tests and by the `numbers` fuzz target.
 pub(crate) mod agreement {
-    use super::{Lexer, Values};
+    use super::{InPlace, Lexer, ReadInput, Values};
     use std::io::Read;
 
     pub(crate) fn xorshift(mut x: u64) -> u64 {
@@ -561,18 +630,30 @@ pub(crate) mod agreement {
     type Outcome = Result<(Vec<u64>, u64), (String, Option<u64>, Option<u64>)>;
 
     fn scan_with(text: &[u8], seed: u64, fast: bool, refuse_at: Option<u64>) -> Outcome {
-        let reader = Choppy { data: text.to_vec(), at: 0, seed };
-        let mut lexer = if fast {
-            Lexer::with_sizes(reader, 256 + (seed % 512) as usize, 1 + (seed % 100) as usize, (seed % 300) as usize)
-        } else {
-            Lexer::with_sizes(reader, 256, usize::MAX, usize::MAX)
-        };
+        let (fast_min, parallel_min) =
+            if fast { (1 + (seed % 100) as usize, (seed % 300) as usize) } else { (usize::MAX, usize::MAX) };
         // Now and then the pieces get little room ahead, so that they stop for the exact path to make more.
         let room = if fast && seed.is_multiple_of(3) { (seed >> 8) as usize % 40 } else { usize::MAX };
         let mut target = Values { values: Vec::new(), refuse_at, room };
-        match lexer.uint_array(&mut target) {
+        // The fast scanner reads a reader's text in a buffer of its own, or text in memory in place (odd seeds).
+        let mut told = Vec::new();
+        let mut consumed = |upto: usize| told.push(upto);
+        let (outcome, index) = if fast && seed % 2 == 1 {
+            let window = 1 + (seed >> 20) as usize % 700;
+            let mut lexer =
+                Lexer::with_sizes(InPlace::with_window(text, window, &mut consumed), fast_min, parallel_min);
+            (lexer.uint_array(&mut target), lexer.index)
+        } else {
+            let reader =
+                ReadInput::with_buffer(Choppy { data: text.to_vec(), at: 0, seed }, 256 + (seed % 512) as usize);
+            let mut lexer = Lexer::with_sizes(reader, fast_min, parallel_min);
+            (lexer.uint_array(&mut target), lexer.index)
+        };
+        // What was said to be consumed is never needed again: it is before everything read after it.
+        assert!(told.windows(2).all(|w| w[0] < w[1]), "consumed offsets go forward: {told:?}");
+        match outcome {
             Ok(n) => Ok((target.finish(n), n)),
-            Err(e) => Err((e.to_string(), e.offset(), lexer.index)),
+            Err(e) => Err((e.to_string(), e.offset(), index)),
         }
     }
 
@@ -592,8 +673,8 @@ pub(crate) mod agreement {
 mod tests {
     use super::*;
 
-    fn lexer(text: &str) -> Lexer<&[u8]> {
-        Lexer::new(text.as_bytes())
+    fn lexer(text: &str) -> Lexer<ReadInput<&[u8]>> {
+        Lexer::new(ReadInput::new(text.as_bytes()))
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Streaming `.heapsnapshot` parser: reads any `Read` once, front to back, into [`HeapSnapshot`] columns.
+//! Streaming `.heapsnapshot` parser: reads any `Read` (or text in memory) once, front to back, into
+//! [`HeapSnapshot`] columns.
 //! Field offsets come from `snapshot.meta`; unknown top-level keys are skipped.
 
 mod columns;
@@ -11,14 +12,21 @@ use crate::error::ParseError;
 use crate::snapshot::{AllocationTrace, EdgeIndex, HeapSnapshot, SourceLocation, TraceFunction, TraceNode};
 use crate::strings::StringTable;
 use columns::{EdgeColumns, NodeColumns};
-use lexer::Lexer;
+use lexer::{InPlace, Input, Lexer, ReadInput};
 use meta::Layout;
 use std::io::Read;
 use target::Target;
 
 /// Parses a whole snapshot from `reader` (plain JSON text; decompress `.gz` before handing it over).
 pub fn parse<R: Read>(reader: R) -> Result<HeapSnapshot, ParseError> {
-    Parser::new(reader).run()
+    Parser::new(ReadInput::new(reader)).run()
+}
+
+/// Parses a snapshot held in memory — a mapped file, typically — reading it in place, without copying it.
+/// `consumed` is told now and then the offset before which the text will not be read again, so that the pages
+/// of a mapping can be given back as the parse goes (and a progress bar moved).
+pub fn parse_in_place(text: &[u8], consumed: &mut dyn FnMut(usize)) -> Result<HeapSnapshot, ParseError> {
+    Parser::new(InPlace::new(text, consumed)).run()
 }
 
 /// Reads `text` as a JSON array of unsigned integers with the fast number scanner (three random buffer layouts
@@ -31,11 +39,11 @@ pub fn check_number_scanners(text: &[u8], seed: u64) {
 
 /// Parses a snapshot held in memory.
 pub fn parse_bytes(bytes: &[u8]) -> Result<HeapSnapshot, ParseError> {
-    parse(bytes)
+    parse_in_place(bytes, &mut |_| {})
 }
 
-struct Parser<R> {
-    lex: Lexer<R>,
+struct Parser<I> {
+    lex: Lexer<I>,
     layout: Option<Layout>,
     snap: HeapSnapshot,
     /// Numbers of `nodes`/`edges` seen before `snapshot.meta`, decoded once the layout is known.
@@ -50,11 +58,15 @@ struct Parser<R> {
     max_edge_target: u64,
 }
 
-impl<R: Read> Parser<R> {
-    fn new(reader: R) -> Self {
+impl<I: Input> Parser<I> {
+    fn new(input: I) -> Self {
+        Self::with_lexer(Lexer::new(input))
+    }
+
+    fn with_lexer(lex: Lexer<I>) -> Self {
         let snap = HeapSnapshot { strings: StringTable::new(), ..HeapSnapshot::default() };
         Parser {
-            lex: Lexer::new(reader),
+            lex,
             layout: None,
             snap,
             early_nodes: None,
@@ -531,6 +543,75 @@ fn section_name(key: &str) -> &'static str {
 mod tests {
     use super::*;
     use crate::snapshot::{EDGE_NAME_ASIDE, EDGE_NAME_BITS};
+    use lexer::agreement::xorshift;
+
+    /// A valid snapshot of `nodes` random nodes with random edges, escaped strings, locations and sections the
+    /// parser skips.
+    fn synthetic_snapshot(nodes: usize, mut seed: u64) -> String {
+        let mut next = |bound: u64| {
+            seed = xorshift(seed);
+            seed % bound
+        };
+        let strings = 300;
+        let (mut node_text, mut edge_text, mut edges) = (Vec::new(), Vec::new(), 0);
+        for n in 0..nodes {
+            let count = next(6);
+            edges += count;
+            let size = if next(50) == 0 { 5 << 30 } else { next(100_000) };
+            let fields = [next(14), next(strings), 2 * n as u64 + 1, size, count, next(3), next(3)];
+            node_text.push(fields.map(|f| f.to_string()).join(","));
+            for _ in 0..count {
+                let target = next(nodes as u64) * 7;
+                edge_text.push(format!("{},{},{target}", next(7), next(strings)));
+            }
+        }
+        let text: Vec<String> = (0..strings)
+            .map(|i| match i % 5 {
+                0 => format!("\"s{i}\\n\\u00e9\\ud83d\\ude00\""),
+                1 => format!("\"{}\"", "x".repeat(i as usize * 7)),
+                _ => format!("\"name {i} \\\"quoted\\\" ü\""),
+            })
+            .collect();
+        format!(
+            r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]}},"node_count":{nodes},"edge_count":{edges},"trace_function_count":0}},
+"nodes":[{}],
+"edges":[{}],
+"trace_function_infos":[],"trace_tree":[],"samples":[],"unknown":{{"a":[1,{{"b":"]}}"}}]}},
+"locations":[7,1,2,3,14,4,5,6],
+"strings":[{}]}}"#,
+            node_text.join(",\n"),
+            edge_text.join(",\n"),
+            text.join(",\n")
+        )
+    }
+
+    /// Text read in place, a window at a time, gives what a reader's text does: the same snapshot, or the same
+    /// error at the same offset. Pages said to be consumed are never read again.
+    #[test]
+    fn text_in_place_parses_as_a_reader_does() {
+        let text = synthetic_snapshot(3000, 7);
+        let read = format!("{:?}", Parser::new(ReadInput::new(text.as_bytes())).run().expect("valid"));
+        let mut seed = 0x51_7CC1_B727_220Au64;
+        for window in [1, 63, 64, 65, 1000, 4096, 100_000, 1 << 24] {
+            seed = xorshift(seed);
+            let mut told = Vec::new();
+            let mut consumed = |upto: usize| told.push(upto);
+            let input = InPlace::with_window(text.as_bytes(), window, &mut consumed);
+            // The fast scanner on small stretches too, on one thread or two.
+            let fast_min = 1 + (seed % 5000) as usize;
+            let parsed = Parser::with_lexer(Lexer::with_sizes(input, fast_min, fast_min / 2)).run();
+            let in_place = format!("{:?}", parsed.expect("valid"));
+            assert!(in_place == read, "window {window}: the snapshots differ");
+            assert!(told.windows(2).all(|w| w[0] < w[1]) && told.last() < Some(&text.len()), "window {window}");
+        }
+        for cut in [10, 500, text.len() / 3, text.len() / 2, text.len() - 5] {
+            let text = &text.as_bytes()[..cut];
+            let read = Parser::new(ReadInput::with_buffer(text, 300)).run().expect_err("cut short").to_string();
+            let in_place =
+                Parser::new(InPlace::with_window(text, 777, &mut |_| {})).run().expect_err("cut").to_string();
+            assert_eq!(in_place, read, "cut at {cut}");
+        }
+    }
 
     /// Packs `(type code, name)` pairs the way `pack_edge_types` does (32-bit entries, large names aside).
     fn wide_snapshot(edges: &[(u8, u32)]) -> HeapSnapshot {
