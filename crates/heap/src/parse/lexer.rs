@@ -217,7 +217,8 @@ impl<I: Input> Lexer<I> {
     /// The hot loop scans while at least `MARGIN` bytes are buffered, so a number never straddles a refill; the
     /// only state carried across refills is whether a value or a separator comes next.
     pub(crate) fn uint_array<T: Target>(&mut self, target: &mut T) -> Result<u64, ParseError> {
-        const MARGIN: usize = 64;
+        const MARGIN: usize = 128;
+        const _: () = assert!(MARGIN > super::numbers::SLACK, "the fast scanner reads past the text it scans");
         // The exact path hands over to the fast one again after this many values.
         const EXACT_RUN: usize = 1024;
         self.expect(b'[', "'[' to start an array of numbers")?;

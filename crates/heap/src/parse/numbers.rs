@@ -12,10 +12,14 @@ use super::target::Piece;
 /// time, independently of the others. Stops at the first thing the exact scanner in `lexer.rs` would handle
 /// differently — any other byte, a number with a fraction or exponent, more than 19 digits, two commas or two
 /// numbers in a row, a value `out` refuses — and returns a token boundary before it (`to` when it got through) and
-/// whether a value came last. `buf` must hold at least 64 bytes past `to`.
+/// whether a value came last. `buf` must hold at least [`SLACK`] bytes past `to`.
 pub(super) fn scan_piece(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut impl Piece) -> (usize, bool) {
     scan_blocks(buf, from, to, after_value, out)
 }
+
+/// Bytes the scanner reads past the end of the text it scans: its last 64-byte block, and 8 bytes from the last
+/// place a number can start in it, so that no read needs a bounds check.
+pub(super) const SLACK: usize = 72;
 
 /// How many commas `bytes` holds: the number of values a piece of a number array holds, give or take one.
 pub(super) fn count_commas(bytes: &[u8]) -> u64 {
@@ -58,8 +62,10 @@ fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut 
     let mut expect_value = !after_value;
     let mut previous_digit = 0u64;
     let mut block = from;
+    assert!(buf.len() >= to + SLACK, "the scanner reads {SLACK} bytes past the text it scans");
     while block < to {
-        let masks = ByteMasks::of(&buf[block..block + 64]);
+        let window: &[u8; SLACK] = buf[block..block + SLACK].try_into().expect("checked above");
+        let masks = ByteMasks::of(&window[..64]);
         let in_range = if to - block >= 64 { u64::MAX } else { (1u64 << (to - block)) - 1 };
         let invalid = in_range & !(masks.digit | masks.comma | masks.space);
         // Only the bytes before the first one this scanner does not handle are looked at.
@@ -79,7 +85,7 @@ fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut 
         // byte after the block decides for its last byte), not the end of a number begun in the block before,
         // and not right before a byte this scanner leaves to the exact one (`1.5`, also across the block's end).
         // Only the last number of a block can lack its end here; it is read a word at a time from its start.
-        let next = buf[block + 64];
+        let next = window[64];
         let next_continues = u64::from(next.is_ascii_digit() || matches!(next, b'.' | b'e' | b'E'));
         let carried = (masks.digit & !masks.digit.wrapping_add(1)) * previous_digit;
         let before_invalid = (invalid & invalid.wrapping_neg()) >> 1;
@@ -87,14 +93,16 @@ fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut 
             masks.digit & !((masks.digit >> 1) | (next_continues << 63)) & usable & !carried & !before_invalid;
         let mut pending = starts;
         while pending != 0 {
-            let first = pending.trailing_zeros() as usize;
+            // Below 64 (`pending` is not 0), which the mask tells the compiler: the word read from the window
+            // at `first` then needs no bounds check.
+            let first = (pending.trailing_zeros() & 63) as usize;
             let at = block + first;
             pending &= pending - 1;
             let end_bit = ends.trailing_zeros() as usize;
             let digits = if end_bit < 64 { (end_bit + 1).wrapping_sub(first) } else { usize::MAX };
             ends &= ends.wrapping_sub(1);
             let number = if digits <= 8 {
-                Some((eight_digits(word_at(buf, at), digits), at + digits))
+                Some((eight_digits(word_at(window, first), digits), at + digits))
             } else {
                 read_number(buf, at).filter(|&(_, end)| end <= to && !matches!(buf[end], b'.' | b'e' | b'E'))
             };
