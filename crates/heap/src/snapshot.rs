@@ -317,6 +317,14 @@ impl HeapSnapshot {
         }
     }
 
+    /// Asks for `edge`'s target and entry to be brought into the cache.
+    #[inline(always)]
+    pub(crate) fn prefetch_edge(&self, edge: usize) {
+        crate::analysis::prefetch(&self.edge_to, edge);
+        let word = if self.narrow_edge_names { edge * 3 / 4 } else { edge };
+        crate::analysis::prefetch(&self.edge_type_and_name, word);
+    }
+
     /// The 24-bit entry of `edge` in the narrow layout.
     #[inline(always)]
     fn narrow_entry(&self, edge: EdgeIndex) -> u32 {

@@ -178,3 +178,31 @@ fn bench_http_service_matches_devtools() {
     }
     check_against_oracle(&out.join("big3.heapsnapshot"));
 }
+
+#[test]
+fn weakmap_pairs_match_devtools() {
+    // WeakMaps whose values are held only through their pairs (the table's edge does not retain them, and their
+    // distance is the later of the two edges'), next to the same objects in a Map.
+    let path = common::work_dir().join("weakmaps.heapsnapshot");
+    if !path.exists() {
+        let script = r#"
+            class Key { constructor(i) { this.i = i; } }
+            class Held { constructor(i) { this.payload = new Array(20).fill(i); } }
+            const keys = Array.from({ length: 300 }, (_, i) => new Key(i));
+            const weak = new WeakMap();
+            const strong = new Map();
+            keys.forEach((k, i) => { weak.set(k, new Held(i)); if (i % 3 === 0) strong.set(i, weak.get(k)); });
+            const nested = new WeakMap([[keys[0], new WeakMap([[keys[1], new Held(-1)]])]]);
+            globalThis.kept = { keys, weak, strong, nested };
+            require('v8').writeHeapSnapshot(process.argv[1]);
+        "#;
+        let partial = path.with_extension("partial");
+        let status = std::process::Command::new("node").arg("-e").arg(script).arg(&partial).status().unwrap();
+        assert!(status.success(), "node failed to write the snapshot");
+        std::fs::rename(&partial, &path).unwrap();
+    }
+    let snapshot = common::load(&path);
+    let weakmaps = leakscope_heap::analysis::weakmap::WeakMapNames::build(&snapshot);
+    assert!(weakmaps.pair_count() >= 300, "the WeakMap pair edges are recognised: {}", weakmaps.pair_count());
+    check_against_oracle(&path);
+}

@@ -6,6 +6,7 @@
 //! from there; whatever is still unreached (cliques holding each other) gets the root as dominator.
 
 use super::bits::BitVec;
+use super::prefetch;
 use crate::sizes::CompactSizes;
 use crate::snapshot::NodeIndex;
 use crate::threads::Handover;
@@ -366,18 +367,6 @@ const RELEASE_LISTS_EVERY: usize = if cfg!(test) { 4 } else { 1 << 20 };
 
 /// How far ahead of the edge at hand the loops over all edges ask for their targets' entries.
 const PREFETCH_EDGES: usize = 16;
-
-/// Starts loading `slice[index]` into the cache, if it exists.
-#[inline(always)]
-fn prefetch<T>(slice: &[T], index: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(item) = slice.get(index) {
-        // SAFETY: a prefetch hint for an element of `slice`; it reads nothing and cannot fault.
-        unsafe { std::arch::x86_64::_mm_prefetch(item as *const T as *const i8, std::arch::x86_64::_MM_HINT_T0) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, index);
-}
 
 /// Retained size: own size plus everything dominated, summed up the tree in reverse preorder. Made in `memory`
 /// (a spare array of the dominator pass, or an empty vector for fresh memory).

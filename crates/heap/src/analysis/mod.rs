@@ -158,6 +158,18 @@ impl Analysis {
     }
 }
 
+/// Starts loading `slice[index]` into the cache, if it exists.
+#[inline(always)]
+pub(crate) fn prefetch<T>(slice: &[T], index: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(item) = slice.get(index) {
+        // SAFETY: a prefetch hint for an element of `slice`; it reads nothing and cannot fault.
+        unsafe { std::arch::x86_64::_mm_prefetch(item as *const T as *const i8, std::arch::x86_64::_MM_HINT_T0) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (slice, index);
+}
+
 /// The first node whose edges start in the second half of the edges (`first_edge.len() - 1` when none does): where
 /// the passes that take half the edges each split the nodes.
 fn middle_by_edges(first_edge: &[u32]) -> usize {

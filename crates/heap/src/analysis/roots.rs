@@ -2,6 +2,7 @@
 //! following DevTools' `markPageOwnedNodes` and `isUserRoot`.
 
 use super::bits::BitVec;
+use super::prefetch;
 use crate::snapshot::{EdgeType, HeapSnapshot, NodeIndex, NodeType};
 
 /// A user root is a child of the root that is not synthetic (a global object), or the browser's
@@ -22,9 +23,13 @@ pub fn user_roots(snapshot: &HeapSnapshot) -> Vec<NodeIndex> {
 
 /// Nodes reachable through non-weak edges from the root's shortcut targets (user globals) and from
 /// "(Document DOM trees)". An `exposeInternals` snapshot has no shortcuts, so nothing is page-owned.
+///
+/// Only the set matters, not the order it is found in: the nodes are explored first in, first out, so that each
+/// node's edge range, and then its first edges, can be asked for well before the node's turn comes.
 pub fn page_owned(snapshot: &HeapSnapshot) -> BitVec {
+    const AHEAD: usize = 16;
     let mut flags = BitVec::new(snapshot.node_count());
-    let mut stack: Vec<NodeIndex> = Vec::new();
+    let mut queue: Vec<NodeIndex> = Vec::new();
     let root = snapshot.root();
     for edge in snapshot.edges(root) {
         let target = snapshot.edge_target(edge);
@@ -34,16 +39,22 @@ pub fn page_owned(snapshot: &HeapSnapshot) -> BitVec {
             _ => continue,
         }
         flags.set(target as usize);
-        stack.push(target);
+        queue.push(target);
     }
-    while let Some(node) = stack.pop() {
+    let mut next = 0;
+    while let Some(&node) = queue.get(next) {
+        next += 1;
+        if let Some(&ahead) = queue.get(next + AHEAD) {
+            snapshot.prefetch_edge(snapshot.first_edge[ahead as usize] as usize);
+        }
         for edge in snapshot.edges(node) {
             let child = snapshot.edge_target(edge) as usize;
             if flags.get(child) || snapshot.edge_type(edge) == EdgeType::Weak {
                 continue;
             }
             flags.set(child);
-            stack.push(child as NodeIndex);
+            prefetch(&snapshot.first_edge, child);
+            queue.push(child as NodeIndex);
         }
     }
     flags
