@@ -11,7 +11,7 @@ fn main() {
     let runs: usize = args.next().map_or(5, |r| r.parse().expect("RUNS is a number"));
     let snapshot = leakscope_heap::parse(std::fs::File::open(&path).expect("open")).expect("parse");
     let weakmaps = WeakMapNames::build(&snapshot);
-    let page_owned = roots::page_owned(&snapshot);
+    let page_owned = roots::page_owned(&snapshot, true);
     let essential = essential::essential_edges(&snapshot, &page_owned, &weakmaps);
     let graph = FlowGraph::new(&snapshot, &essential);
     let mut times = Vec::new();

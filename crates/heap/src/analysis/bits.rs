@@ -11,6 +11,12 @@ impl BitVec {
         BitVec { words: vec![0; len.div_ceil(64)], len }
     }
 
+    /// The bits of `words` (bit `i` of word `w` is bit `64 * w + i`), `len` of them.
+    pub fn from_words(words: Vec<u64>, len: usize) -> Self {
+        assert_eq!(words.len(), len.div_ceil(64), "{len} bits are {} words", len.div_ceil(64));
+        BitVec { words, len }
+    }
+
     #[inline]
     pub fn get(&self, i: usize) -> bool {
         self.words[i >> 6] & (1 << (i & 63)) != 0

@@ -94,7 +94,7 @@ mod tests {
             "nodes":[0,0,1,0,1, 1,1,3,10,3],"edges":[1,0,5, 2,1,0, 2,1,0, 6,1,0],"strings":["","a"]}"#,
         )
         .expect("valid snapshot");
-        let (page_owned, weakmaps) = (roots::page_owned(&snapshot), WeakMapNames::build(&snapshot));
+        let (page_owned, weakmaps) = (roots::page_owned(&snapshot, true), WeakMapNames::build(&snapshot));
         let serial = essential_edges(&snapshot, &page_owned, &weakmaps);
         assert_eq!(essential_edges_parallel(&snapshot, &page_owned, &weakmaps, true), serial);
         assert_eq!(serial.count_ones(), 3, "the weak edge does not count");

@@ -8,6 +8,7 @@ pub mod dom_state;
 pub mod dominators;
 pub mod essential;
 pub mod names;
+pub mod reach;
 pub mod roots;
 pub mod shallow;
 pub mod stats;
@@ -64,11 +65,9 @@ impl Analysis {
     pub fn new(snapshot: &HeapSnapshot, options: &AnalysisOptions, progress: &mut dyn FnMut(&str)) -> Analysis {
         progress("marking user objects");
         let parallel = options.parallel;
-        let (weakmaps, (page_owned, user_roots)) = join(
-            parallel,
-            || WeakMapNames::build(snapshot),
-            || (roots::page_owned(snapshot), roots::user_roots(snapshot)),
-        );
+        let weakmaps = WeakMapNames::build(snapshot);
+        let page_owned = roots::page_owned(snapshot, parallel);
+        let user_roots = roots::user_roots(snapshot);
         let root = snapshot.root();
 
         progress("computing dominators and distances");
