@@ -339,7 +339,7 @@ impl Target for NodeColumns<'_> {
 pub(crate) struct EdgeColumns<'a> {
     roles: Vec<EdgeRole>,
     type_map: Vec<u8>,
-    node_stride: u64,
+    node_stride: ExactDivisor,
     max_target: u64,
     types: &'a mut Vec<u8>,
     snap: &'a mut HeapSnapshot,
@@ -355,7 +355,7 @@ impl<'a> EdgeColumns<'a> {
         EdgeColumns {
             roles: layout.edge_roles.clone(),
             type_map: layout.edge_type_map.clone(),
-            node_stride: layout.node_roles.len() as u64,
+            node_stride: ExactDivisor::new(layout.node_roles.len() as u64),
             max_target: 0,
             types,
             snap,
@@ -373,12 +373,6 @@ impl<'a> EdgeColumns<'a> {
     }
 }
 
-/// `to_node` as a node ordinal, when it is the offset of a node in the `nodes` array.
-#[inline(always)]
-pub(super) fn node_of(to_node: u64, stride: u64) -> Option<u64> {
-    ExactDivisor::new(stride).quotient(to_node)
-}
-
 /// Division by a number known only at run time, for values that must be its multiples: one multiplication
 /// instead of a hardware divide (tens of cycles, on the path of every edge). For an odd divisor `d`, multiplying
 /// by its inverse modulo 2^64 maps the multiples of `d` one to one onto `0..=u64::MAX / d` and every other value
@@ -386,6 +380,7 @@ pub(super) fn node_of(to_node: u64, stride: u64) -> Option<u64> {
 /// the top (Granlund and Montgomery; Hacker's Delight 10-17).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct ExactDivisor {
+    divisor: u64,
     inverse: u64,
     twos: u32,
     max_quotient: u64,
@@ -401,7 +396,11 @@ impl ExactDivisor {
         for _ in 0..5 {
             inverse = inverse.wrapping_mul(2u64.wrapping_sub(odd.wrapping_mul(inverse)));
         }
-        ExactDivisor { inverse, twos, max_quotient: u64::MAX / divisor }
+        ExactDivisor { divisor, inverse, twos, max_quotient: u64::MAX / divisor }
+    }
+
+    pub(super) fn divisor(self) -> u64 {
+        self.divisor
     }
 
     /// `value / divisor` when the division leaves no remainder.
@@ -468,7 +467,7 @@ impl Target for EdgeColumns<'_> {
         let (types, types_b) = split(self.types, at(EdgeRole::Type), stride, first, second);
         let (names, names_b) = split(edge_type_and_name, at(EdgeRole::NameOrIndex), stride, first, second);
         let (targets, targets_b) = split(edge_to, at(EdgeRole::ToNode), stride, first, second);
-        let (type_map, node_stride) = (&self.type_map[..], ExactDivisor::new(self.node_stride));
+        let (type_map, node_stride) = (&self.type_map[..], self.node_stride);
         let piece = |index: u64, types, names, targets| EdgePiece {
             roles,
             type_map,
@@ -512,8 +511,9 @@ impl Target for EdgeColumns<'_> {
             }
             EdgeRole::NameOrIndex => snap.edge_type_and_name[record] = to_u32(v, "edge name_or_index")?,
             EdgeRole::ToNode => {
-                let node = node_of(v, self.node_stride).ok_or_else(|| {
-                    format!("edge {record}: to_node {v} is not a multiple of the node field count {}", self.node_stride)
+                let node = self.node_stride.quotient(v).ok_or_else(|| {
+                    let stride = self.node_stride.divisor();
+                    format!("edge {record}: to_node {v} is not a multiple of the node field count {stride}")
                 })?;
                 snap.edge_to[record] = to_u32(node, "edge target")?;
                 self.max_target = self.max_target.max(node);
@@ -528,15 +528,14 @@ impl Target for EdgeColumns<'_> {
 mod tests {
     #[test]
     fn exact_division_by_multiplication_agrees_with_division() {
+        use super::super::lexer::agreement::xorshift;
         use super::ExactDivisor;
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
         for divisor in (1..=64).chain([1000, 1 << 20, 3 << 40, u64::MAX / 3, u64::MAX - 1, u64::MAX]) {
             let exact = ExactDivisor::new(divisor);
             let near = |q: u64| [q.wrapping_mul(divisor), q.wrapping_mul(divisor).wrapping_add(1)];
             for _ in 0..2_000 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
+                seed = xorshift(seed);
                 for value in [seed, seed >> 32, seed % 100_000_000].into_iter().chain(near(seed >> 40)) {
                     let expected = (value % divisor == 0).then_some(value / divisor);
                     assert_eq!(exact.quotient(value), expected, "{value} / {divisor}");

@@ -429,11 +429,11 @@ fn pack_edge_types(snap: &mut HeapSnapshot, types: &[u8], string_count: u32) -> 
 fn source_locations(raw: &[u32], layout: &Layout, node_count: u64) -> Result<Vec<(u32, SourceLocation)>, ParseError> {
     let location_stride = layout.location_fields.max(1);
     let [obj, script, line, column] = layout.location_offsets;
-    let node_stride = layout.node_roles.len() as u64;
+    let node_stride = columns::ExactDivisor::new(layout.node_roles.len() as u64);
     let mut locations = Vec::with_capacity(raw.len() / location_stride);
     for (i, chunk) in raw.chunks_exact(location_stride).enumerate() {
         let object_index = chunk[obj];
-        let Some(node) = columns::node_of(object_index as u64, node_stride).filter(|&node| node < node_count) else {
+        let Some(node) = node_stride.quotient(object_index as u64).filter(|&node| node < node_count) else {
             return Err(ParseError::Inconsistent(format!(
                 "locations entry {i}: object_index {object_index} is not the offset of a node"
             )));
