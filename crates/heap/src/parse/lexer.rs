@@ -1,7 +1,7 @@
 //! A streaming JSON scanner specialised for `.heapsnapshot` files: huge arrays of unsigned integers, a large
 //! array of strings, and small objects. It never builds a document tree and holds only one buffer of input.
 
-use super::numbers::{count_commas, scan_piece};
+use super::numbers::{count_commas, scan_piece, Kernel};
 use super::target::{Piece, Target, Value, Values};
 use crate::error::{Location, ParseError};
 use std::io::Read;
@@ -123,15 +123,17 @@ pub(crate) struct Lexer<I> {
     /// Thresholds for the fast number scanner (see `uint_array`); `usize::MAX` turns it off.
     fast_min: usize,
     parallel_min: usize,
+    kernel: Kernel,
 }
 
 impl<I: Input> Lexer<I> {
     pub(crate) fn new(input: I) -> Self {
-        Self::with_sizes(input, FAST_MIN, PARALLEL_MIN)
+        Self::with_sizes(input, FAST_MIN, PARALLEL_MIN, Kernel::best())
     }
 
-    pub(crate) fn with_sizes(input: I, fast_min: usize, parallel_min: usize) -> Self {
-        Lexer { input, pos: 0, end: 0, base: 0, eof: false, section: None, index: None, fast_min, parallel_min }
+    pub(crate) fn with_sizes(input: I, fast_min: usize, parallel_min: usize, kernel: Kernel) -> Self {
+        let (pos, end, base, eof) = (0, 0, 0, false);
+        Lexer { input, pos, end, base, eof, section: None, index: None, fast_min, parallel_min, kernel }
     }
 
     pub(crate) fn offset(&self) -> u64 {
@@ -248,6 +250,7 @@ impl<I: Input> Lexer<I> {
                         None
                     };
                     let buf = &self.input.text()[..self.end];
+                    let kernel = self.kernel;
                     let second = middle.map(|m| count + count_commas(&buf[start..m]) + u64::from(!after_value));
                     let most = (stop - start) as u64 / 2 + 1;
                     let (mut first_piece, second_piece) = target.pieces(count, second, most);
@@ -256,18 +259,18 @@ impl<I: Input> Lexer<I> {
                             let (b, (a, a_done)) = crate::threads::join(
                                 true,
                                 move || {
-                                    let scanned = scan_piece(buf, middle, stop, true, &mut second_piece);
+                                    let scanned = scan_piece(buf, middle, stop, true, &mut second_piece, kernel);
                                     (scanned, second_piece.done())
                                 },
                                 || {
-                                    let a = scan_piece(buf, start, middle, after_value, &mut first_piece);
+                                    let a = scan_piece(buf, start, middle, after_value, &mut first_piece, kernel);
                                     (a, first_piece.done())
                                 },
                             );
                             (a, a_done, Some(b))
                         }
                         _ => {
-                            let a = scan_piece(buf, start, stop, after_value, &mut first_piece);
+                            let a = scan_piece(buf, start, stop, after_value, &mut first_piece, kernel);
                             (a, first_piece.done(), None)
                         }
                     };
@@ -601,7 +604,7 @@ pub(crate) fn describe(b: u8) -> String {
 
 /// The fast scanner checked against the exact one: used by the unit tests and by the `numbers` fuzz target.
 pub(crate) mod agreement {
-    use super::{InPlace, Lexer, ReadInput, Values};
+    use super::{InPlace, Kernel, Lexer, ReadInput, Values};
     use std::io::Read;
 
     pub(crate) fn xorshift(mut x: u64) -> u64 {
@@ -639,15 +642,18 @@ pub(crate) mod agreement {
         // The fast scanner reads a reader's text in a buffer of its own, or text in memory in place (odd seeds).
         let mut told = Vec::new();
         let mut consumed = |upto: usize| told.push(upto);
+        // Each kernel this processor has, in turn.
+        let kernels = Kernel::all();
+        let kernel = kernels[(seed >> 32) as usize % kernels.len()];
         let (outcome, index) = if fast && seed % 2 == 1 {
             let window = 1 + (seed >> 20) as usize % 700;
             let mut lexer =
-                Lexer::with_sizes(InPlace::with_window(text, window, &mut consumed), fast_min, parallel_min);
+                Lexer::with_sizes(InPlace::with_window(text, window, &mut consumed), fast_min, parallel_min, kernel);
             (lexer.uint_array(&mut target), lexer.index)
         } else {
             let reader =
                 ReadInput::with_buffer(Choppy { data: text.to_vec(), at: 0, seed }, 256 + (seed % 512) as usize);
-            let mut lexer = Lexer::with_sizes(reader, fast_min, parallel_min);
+            let mut lexer = Lexer::with_sizes(reader, fast_min, parallel_min, kernel);
             (lexer.uint_array(&mut target), lexer.index)
         };
         // What was said to be consumed is never needed again: it is before everything read after it.

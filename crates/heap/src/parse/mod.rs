@@ -6,6 +6,8 @@ mod columns;
 mod lexer;
 mod meta;
 mod numbers;
+#[cfg(target_arch = "x86_64")]
+mod numbers_avx512;
 mod target;
 
 use crate::error::ParseError;
@@ -544,10 +546,16 @@ mod tests {
     use super::*;
     use crate::snapshot::{EDGE_NAME_ASIDE, EDGE_NAME_BITS};
     use lexer::agreement::xorshift;
+    use numbers::Kernel;
 
     /// A valid snapshot of `nodes` random nodes with random edges, escaped strings, locations and sections the
     /// parser skips.
-    fn synthetic_snapshot(nodes: usize, mut seed: u64) -> String {
+    fn synthetic_snapshot(nodes: usize, seed: u64) -> String {
+        synthetic_snapshot_with(nodes, seed, true)
+    }
+
+    /// With `detachedness` false, the node layout of Node before 20 (six fields).
+    fn synthetic_snapshot_with(nodes: usize, mut seed: u64, detachedness: bool) -> String {
         let mut next = |bound: u64| {
             seed = xorshift(seed);
             seed % bound
@@ -559,7 +567,8 @@ mod tests {
             edges += count;
             let size = if next(50) == 0 { 5 << 30 } else { next(100_000) };
             let fields = [next(14), next(strings), 2 * n as u64 + 1, size, count, next(3), next(3)];
-            node_text.push(fields.map(|f| f.to_string()).join(","));
+            let fields = &fields[..if detachedness { 7 } else { 6 }];
+            node_text.push(fields.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(","));
             for _ in 0..count {
                 let target = next(nodes as u64) * 7;
                 edge_text.push(format!("{},{},{target}", next(7), next(strings)));
@@ -572,8 +581,9 @@ mod tests {
                 _ => format!("\"name {i} \\\"quoted\\\" ü\""),
             })
             .collect();
+        let last_field = if detachedness { r#","detachedness""# } else { "" };
         format!(
-            r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]}},"node_count":{nodes},"edge_count":{edges},"trace_function_count":0}},
+            r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","trace_node_id"{last_field}],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]}},"node_count":{nodes},"edge_count":{edges},"trace_function_count":0}},
 "nodes":[{}],
 "edges":[{}],
 "trace_function_infos":[],"trace_tree":[],"samples":[],"unknown":{{"a":[1,{{"b":"]}}"}}]}},
@@ -592,14 +602,17 @@ mod tests {
         let text = synthetic_snapshot(3000, 7);
         let read = format!("{:?}", Parser::new(ReadInput::new(text.as_bytes())).run().expect("valid"));
         let mut seed = 0x51_7CC1_B727_220Au64;
-        for window in [1, 63, 64, 65, 1000, 4096, 100_000, 1 << 24] {
+        // The reader's text goes through the best kernel; the text in place through each in turn.
+        let kernels = Kernel::all();
+        for (i, window) in [1, 63, 64, 65, 1000, 4096, 100_000, 1 << 24].into_iter().enumerate() {
             seed = xorshift(seed);
             let mut told = Vec::new();
             let mut consumed = |upto: usize| told.push(upto);
             let input = InPlace::with_window(text.as_bytes(), window, &mut consumed);
             // The fast scanner on small stretches too, on one thread or two.
             let fast_min = 1 + (seed % 5000) as usize;
-            let parsed = Parser::with_lexer(Lexer::with_sizes(input, fast_min, fast_min / 2)).run();
+            let parsed =
+                Parser::with_lexer(Lexer::with_sizes(input, fast_min, fast_min / 2, kernels[i % kernels.len()])).run();
             let in_place = format!("{:?}", parsed.expect("valid"));
             assert!(in_place == read, "window {window}: the snapshots differ");
             assert!(told.windows(2).all(|w| w[0] < w[1]) && told.last() < Some(&text.len()), "window {window}");
@@ -610,6 +623,66 @@ mod tests {
             let in_place =
                 Parser::new(InPlace::with_window(text, 777, &mut |_| {})).run().expect_err("cut").to_string();
             assert_eq!(in_place, read, "cut at {cut}");
+        }
+    }
+
+    /// A value the columns refuse, or take only on the value-at-a-time path, anywhere in the node or edge records:
+    /// every kernel, on one thread or two, gives the snapshot or error (message and offset) the exact scanner
+    /// alone gives.
+    #[test]
+    fn odd_values_in_records_are_read_alike_by_every_scanner() {
+        let odd_values: [(&str, usize, &str); 8] = [
+            ("nodes", 0, "99"),
+            ("nodes", 1, "4294967296"),
+            ("nodes", 3, "4294967295"),
+            ("nodes", 3, "123456789012"),
+            ("edges", 0, "7"),
+            ("edges", 1, "8589934592"),
+            ("edges", 2, "15"),
+            ("edges", 2, "30064771072"),
+        ];
+        let mut seed = 0x0DD_BA11u64;
+        for detachedness in [true, false] {
+            let text = synthetic_snapshot_with(2000, seed, detachedness);
+            let stride = |array| match array {
+                "nodes" => {
+                    if detachedness {
+                        7
+                    } else {
+                        6
+                    }
+                }
+                _ => 3,
+            };
+            for (array, field, value) in odd_values {
+                seed = xorshift(seed);
+                // Replace that field of a random record of the array.
+                let open = text.find(&format!("\"{array}\":[")).expect("array") + array.len() + 4;
+                let close = open + text[open..].find(']').expect("end of array");
+                let numbers: Vec<&str> = text[open..close].split(',').collect();
+                let index = (seed as usize % (numbers.len() / stride(array))) * stride(array) + field;
+                let mut numbers: Vec<String> = numbers.iter().map(|n| n.to_string()).collect();
+                let newline = if numbers[index].starts_with('\n') { "\n" } else { "" };
+                numbers[index] = format!("{newline}{value}");
+                let text = format!("{}{}{}", &text[..open], numbers.join(","), &text[close..]);
+                let outcome = |lexer: Lexer<ReadInput<&[u8]>>| match Parser::with_lexer(lexer).run() {
+                    Ok(snapshot) => format!("{snapshot:?}"),
+                    Err(e) => format!("{e} at {:?}", e.offset()),
+                };
+                let exact = outcome(Lexer::with_sizes(
+                    ReadInput::new(text.as_bytes()),
+                    usize::MAX,
+                    usize::MAX,
+                    Kernel::Portable,
+                ));
+                for kernel in Kernel::all() {
+                    for parallel_min in [usize::MAX, 200] {
+                        let input = ReadInput::with_buffer(text.as_bytes(), 4096 + (seed % 5000) as usize);
+                        let fast = outcome(Lexer::with_sizes(input, 100, parallel_min, kernel));
+                        assert!(fast == exact, "{array}[{index}] = {value}, {kernel:?}: {fast:.300} / {exact:.300}");
+                    }
+                }
+            }
         }
     }
 

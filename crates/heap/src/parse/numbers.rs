@@ -6,6 +6,36 @@
 use super::lexer::is_space;
 use super::target::Piece;
 
+/// Which block scanner reads the number arrays: both read the same values and stop at the same places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// SSE2 masks (any x86-64; bytes elsewhere), each number read from a word at its start.
+    Portable,
+    /// AVX-512 masks, and the numbers of a block converted eight at a time (`numbers_avx512.rs`).
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Kernel {
+    /// The fastest this processor runs.
+    pub(crate) fn best() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if super::numbers_avx512::supported() {
+            return Kernel::Avx512;
+        }
+        Kernel::Portable
+    }
+
+    /// Every kernel this processor runs (for the tests that compare them with the exact scanner).
+    pub(crate) fn all() -> Vec<Kernel> {
+        let mut kernels = vec![Kernel::Portable];
+        if Kernel::best() != Kernel::Portable {
+            kernels.push(Kernel::best());
+        }
+        kernels
+    }
+}
+
 /// Scans unsigned integers, commas and whitespace in `buf[from..to]` into `out`, 64 bytes at a time, starting
 /// after a value or not (`after_value`). Per block, bit masks of digits, commas and whitespace find where
 /// numbers start and check that numbers and commas alternate; each number is then read from its start a word at a
@@ -13,8 +43,21 @@ use super::target::Piece;
 /// differently — any other byte, a number with a fraction or exponent, more than 19 digits, two commas or two
 /// numbers in a row, a value `out` refuses — and returns a token boundary before it (`to` when it got through) and
 /// whether a value came last. `buf` must hold at least [`SLACK`] bytes past `to`.
-pub(super) fn scan_piece(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut impl Piece) -> (usize, bool) {
-    scan_blocks(buf, from, to, after_value, out)
+pub(super) fn scan_piece(
+    buf: &[u8],
+    from: usize,
+    to: usize,
+    after_value: bool,
+    out: &mut impl Piece,
+    kernel: Kernel,
+) -> (usize, bool) {
+    assert!(buf.len() >= to + SLACK, "the scanner reads {SLACK} bytes past the text it scans");
+    match kernel {
+        Kernel::Portable => scan_blocks(buf, from, to, after_value, out),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernel::Avx512` is only chosen where `numbers_avx512::supported()` said so (`Kernel::best`).
+        Kernel::Avx512 => unsafe { super::numbers_avx512::scan_blocks(buf, from, to, after_value, out) },
+    }
 }
 
 /// Bytes the scanner reads past the end of the text it scans: its last 64-byte block, and 8 bytes from the last
@@ -59,39 +102,14 @@ pub(super) fn count_commas(bytes: &[u8]) -> u64 {
 fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut impl Piece) -> (usize, bool) {
     // Where to resume if this piece has to stop: right after the last number taken, or where it began.
     let mut resume = (from, after_value);
-    let mut expect_value = !after_value;
-    let mut previous_digit = 0u64;
+    let mut state = BlockState { expect_value: !after_value, previous_digit: 0 };
     let mut block = from;
-    assert!(buf.len() >= to + SLACK, "the scanner reads {SLACK} bytes past the text it scans");
     while block < to {
-        let window: &[u8; SLACK] = buf[block..block + SLACK].try_into().expect("checked above");
-        let masks = ByteMasks::of(&window[..64]);
-        let in_range = if to - block >= 64 { u64::MAX } else { (1u64 << (to - block)) - 1 };
-        let invalid = in_range & !(masks.digit | masks.comma | masks.space);
-        // Only the bytes before the first one this scanner does not handle are looked at.
-        let usable = if invalid == 0 { in_range } else { (1u64 << invalid.trailing_zeros()) - 1 };
-        let digits = masks.digit & usable;
-        let commas = masks.comma & usable;
-        let starts = digits & !((digits << 1) | previous_digit);
-        let tokens = starts | commas;
-        // Tokens must alternate value, comma, value...: with the running parity of tokens (1 at the first, third,
-        // ... token of the block), values sit where the parity says "value expected".
-        let odd = prefix_xor(tokens);
-        let value_slots = if expect_value { odd } else { !odd };
-        if (starts & !value_slots) | (commas & value_slots) != 0 {
+        let window: &[u8; SLACK] = buf[block..block + SLACK].try_into().expect("scan_piece checked the slack");
+        let Some(tokens) = Tokens::of(&ByteMasks::of(&window[..64]), window[64], to - block, &state) else {
             return resume;
-        }
-        // Where the numbers that start in this block end, when they end in it: a digit not followed by one (the
-        // byte after the block decides for its last byte), not the end of a number begun in the block before,
-        // and not right before a byte this scanner leaves to the exact one (`1.5`, also across the block's end).
-        // Only the last number of a block can lack its end here; it is read a word at a time from its start.
-        let next = window[64];
-        let next_continues = u64::from(next.is_ascii_digit() || matches!(next, b'.' | b'e' | b'E'));
-        let carried = (masks.digit & !masks.digit.wrapping_add(1)) * previous_digit;
-        let before_invalid = (invalid & invalid.wrapping_neg()) >> 1;
-        let mut ends =
-            masks.digit & !((masks.digit >> 1) | (next_continues << 63)) & usable & !carried & !before_invalid;
-        let mut pending = starts;
+        };
+        let (mut pending, mut ends) = (tokens.starts, tokens.ends);
         while pending != 0 {
             // Below 64 (`pending` is not 0), which the mask tells the compiler: the word read from the window
             // at `first` then needs no bounds check.
@@ -104,24 +122,97 @@ fn scan_blocks(buf: &[u8], from: usize, to: usize, after_value: bool, out: &mut 
             let number = if digits <= 8 {
                 Some((eight_digits(word_at(window, first), digits), at + digits))
             } else {
-                read_number(buf, at).filter(|&(_, end)| end <= to && !matches!(buf[end], b'.' | b'e' | b'E'))
+                read_long_number(buf, at, to)
             };
             match number {
                 Some((value, end)) if out.put(value) => resume = (end, true),
                 _ => return resume,
             }
         }
-        if tokens.count_ones() % 2 == 1 {
-            expect_value = !expect_value;
+        if let Some(stop) = state.next_block(&tokens, block, resume) {
+            return stop;
         }
-        if usable != in_range {
-            // Stopped at a byte this scanner does not handle: everything before it is taken.
-            return if expect_value { (block + usable.count_ones() as usize, false) } else { resume };
-        }
-        previous_digit = digits >> 63;
         block += 64;
     }
-    (to, !expect_value)
+    (to, !state.expect_value)
+}
+
+/// What carries from one 64-byte block to the next.
+pub(super) struct BlockState {
+    pub(super) expect_value: bool,
+    /// 1 when the block before ended with a digit.
+    pub(super) previous_digit: u64,
+}
+
+impl BlockState {
+    /// Moves past a block whose numbers were all taken: `Some` of where the piece stops when the block ended at a
+    /// byte this scanner does not handle (`resume`: after the last number taken).
+    #[inline(always)]
+    pub(super) fn next_block(&mut self, tokens: &Tokens, block: usize, resume: (usize, bool)) -> Option<(usize, bool)> {
+        if tokens.count_is_odd {
+            self.expect_value = !self.expect_value;
+        }
+        if tokens.usable != tokens.in_range {
+            // Stopped at a byte this scanner does not handle: everything before it is taken.
+            return Some(if self.expect_value { (block + tokens.usable.count_ones() as usize, false) } else { resume });
+        }
+        self.previous_digit = tokens.digits >> 63;
+        None
+    }
+}
+
+/// Where the numbers of a 64-byte block start and end.
+pub(super) struct Tokens {
+    /// Bit `i`: a number starts at byte `i`.
+    pub(super) starts: u64,
+    /// Where the numbers that start in the block end in it (their last digit), in the same order: all but
+    /// perhaps the last have one.
+    pub(super) ends: u64,
+    /// The bytes before the first one this scanner does not handle.
+    usable: u64,
+    /// The bytes before the end of the piece.
+    in_range: u64,
+    digits: u64,
+    count_is_odd: bool,
+}
+
+impl Tokens {
+    /// `None` when numbers and commas do not alternate. `next` is the byte after the block; `left` how many
+    /// bytes of the piece are left from the block's start.
+    #[inline(always)]
+    pub(super) fn of(masks: &ByteMasks, next: u8, left: usize, state: &BlockState) -> Option<Tokens> {
+        let in_range = if left >= 64 { u64::MAX } else { (1u64 << left) - 1 };
+        let invalid = in_range & !(masks.digit | masks.comma | masks.space);
+        // Only the bytes before the first one this scanner does not handle are looked at.
+        let usable = if invalid == 0 { in_range } else { (1u64 << invalid.trailing_zeros()) - 1 };
+        let digits = masks.digit & usable;
+        let commas = masks.comma & usable;
+        let starts = digits & !((digits << 1) | state.previous_digit);
+        let tokens = starts | commas;
+        // Tokens must alternate value, comma, value...: with the running parity of tokens (1 at the first, third,
+        // ... token of the block), values sit where the parity says "value expected".
+        let odd = prefix_xor(tokens);
+        let value_slots = if state.expect_value { odd } else { !odd };
+        if (starts & !value_slots) | (commas & value_slots) != 0 {
+            return None;
+        }
+        // Where the numbers that start in this block end, when they end in it: a digit not followed by one (the
+        // byte after the block decides for its last byte), not the end of a number begun in the block before,
+        // and not right before a byte this scanner leaves to the exact one (`1.5`, also across the block's end).
+        // Only the last number of a block can lack its end here; it is read a word at a time from its start.
+        let next_continues = u64::from(next.is_ascii_digit() || matches!(next, b'.' | b'e' | b'E'));
+        let carried = (masks.digit & !masks.digit.wrapping_add(1)) * state.previous_digit;
+        let before_invalid = (invalid & invalid.wrapping_neg()) >> 1;
+        let ends = masks.digit & !((masks.digit >> 1) | (next_continues << 63)) & usable & !carried & !before_invalid;
+        Some(Tokens { starts, ends, usable, in_range, digits, count_is_odd: tokens.count_ones() % 2 == 1 })
+    }
+}
+
+/// The number starting at `buf[at]` read from there, when the exact scanner would read it the same: at most 19
+/// digits, ending before `to` and not followed by a fraction or exponent.
+#[inline(always)]
+pub(super) fn read_long_number(buf: &[u8], at: usize, to: usize) -> Option<(u64, usize)> {
+    read_number(buf, at).filter(|&(_, end)| end <= to && !matches!(buf[end], b'.' | b'e' | b'E'))
 }
 
 const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
@@ -164,10 +255,10 @@ fn read_number(buf: &[u8], at: usize) -> Option<(u64, usize)> {
 }
 
 /// Bit `i` set when byte `i` of a 64-byte block is an ASCII digit, a comma, JSON whitespace.
-struct ByteMasks {
-    digit: u64,
-    comma: u64,
-    space: u64,
+pub(super) struct ByteMasks {
+    pub(super) digit: u64,
+    pub(super) comma: u64,
+    pub(super) space: u64,
 }
 
 impl ByteMasks {

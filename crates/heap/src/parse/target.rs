@@ -10,6 +10,16 @@ pub(crate) trait Piece: Send {
     /// scanner stops before it: the exact path then reads it again and calls [`Target::put_exact`].
     fn put(&mut self, value: u64) -> bool;
 
+    /// Stores values in order as [`Piece::put`] would, up to the first it refuses; returns how many it stored.
+    #[inline(always)]
+    fn put_all(&mut self, values: &[u64]) -> usize {
+        let mut stored = 0;
+        while stored < values.len() && self.put(values[stored]) {
+            stored += 1;
+        }
+        stored
+    }
+
     /// How many values were stored, and what the target keeps.
     fn done(self) -> (u64, Self::Done);
 }
@@ -69,7 +79,7 @@ pub(crate) struct ValuesPiece<'a, T> {
 impl<T: Value> Piece for ValuesPiece<'_, T> {
     type Done = ();
 
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, value: u64) -> bool {
         if self.refuse_at == Some(self.first + self.count as u64) {
             return false;
