@@ -3,6 +3,7 @@
 //! nor a few links DevTools deliberately skips (see `follow`).
 
 use super::bits::BitVec;
+use super::prefetch;
 use super::weakmap::WeakMapNames;
 use crate::snapshot::{EdgeIndex, EdgeType, HeapSnapshot, NodeIndex, NodeType};
 use rustc_hash::FxHashMap;
@@ -88,6 +89,8 @@ trait DistanceStore {
     fn get(&self, node: NodeIndex) -> u32;
     fn reached(&self, node: NodeIndex) -> bool;
     fn set(&mut self, node: NodeIndex, distance: u32);
+    /// Starts loading the node's distance into the cache.
+    fn prefetch(&self, node: NodeIndex);
 }
 
 impl DistanceStore for Vec<u32> {
@@ -109,6 +112,11 @@ impl DistanceStore for Vec<u32> {
     fn set(&mut self, node: NodeIndex, distance: u32) {
         self[node as usize] = distance;
     }
+
+    #[inline(always)]
+    fn prefetch(&self, node: NodeIndex) {
+        prefetch(self, node as usize);
+    }
 }
 
 impl DistanceStore for CompactDistances {
@@ -129,6 +137,11 @@ impl DistanceStore for CompactDistances {
     #[inline]
     fn reached(&self, node: NodeIndex) -> bool {
         self.small[node as usize] != Self::NONE
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, node: NodeIndex) {
+        prefetch(&self.small, node as usize);
     }
 
     #[inline]
@@ -212,12 +225,23 @@ fn bfs(
     rules: &mut Rules,
     mut parents: Option<&mut Vec<EdgeIndex>>,
 ) {
+    // The queue says which nodes come next: their edges are asked for a few nodes ahead, the first edge of a
+    // node as it is queued, and the distances of the targets a few edges ahead.
+    const NODES_AHEAD: usize = 8;
+    const EDGES_AHEAD: usize = 8;
     let mut head = 0;
     while head < queue.len() {
         let node = queue[head];
         head += 1;
+        if let Some(&ahead) = queue.as_slice().get(head + NODES_AHEAD) {
+            snapshot.prefetch_edge(snapshot.first_edge[ahead as usize] as usize);
+        }
         let next = distance.get(node) + 1;
+        let end = snapshot.first_edge[node as usize + 1] as usize;
         for edge in snapshot.edges(node) {
+            if edge as usize + EDGES_AHEAD < end {
+                distance.prefetch(snapshot.edge_to[edge as usize + EDGES_AHEAD]);
+            }
             if snapshot.edge_type(edge) == EdgeType::Weak {
                 continue;
             }
@@ -232,6 +256,7 @@ fn bfs(
             if let Some(parents) = parents.as_deref_mut() {
                 parents[child as usize] = edge;
             }
+            prefetch(&snapshot.first_edge, child as usize);
             queue.push(child);
         }
     }

@@ -68,6 +68,13 @@ impl Dfs<'_, '_> {
                 edge += 1;
                 if let Some(&ahead) = graph.edge_to.get(e + PREFETCH_EDGES) {
                     prefetch(&self.number, ahead as usize);
+                    prefetch(graph.first_edge, ahead as usize);
+                }
+                if let Some(&near) = graph.edge_to.get(e + PREFETCH_EDGES / 2) {
+                    if self.number[near as usize] == 0 {
+                        let first = graph.first_edge[near as usize] as usize;
+                        prefetch(graph.edge_to, first);
+                    }
                 }
                 if !graph.essential.get(e) {
                     continue;
