@@ -61,15 +61,23 @@ fn main() {
     let map = unsafe { memmap2::Mmap::map(&file) }.expect("map");
     let _ = map.advise(memmap2::Advice::Sequential);
     let mut given_back = 0;
-    let snapshot = leakscope_heap::parse_in_place(&map, &mut |consumed| {
-        let upto = consumed / 4096 * 4096;
-        if upto > given_back {
-            // SAFETY: the parser does not read before `consumed` again.
-            let _ = unsafe {
-                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, given_back, upto - given_back)
-            };
-            given_back = upto;
-        }
+    let snapshot = std::thread::scope(|scope| {
+        let (give_back, ranges) = std::sync::mpsc::channel::<std::ops::Range<usize>>();
+        let map = &map;
+        scope.spawn(move || {
+            for range in ranges {
+                // SAFETY: the parser does not read before `consumed` again.
+                let _ =
+                    unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len()) };
+            }
+        });
+        leakscope_heap::parse_in_place(map, &mut |consumed| {
+            let upto = consumed / 4096 * 4096;
+            if upto > given_back {
+                let _ = give_back.send(given_back..upto);
+                given_back = upto;
+            }
+        })
     })
     .expect("parse");
     drop(map);
