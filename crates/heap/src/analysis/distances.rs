@@ -50,7 +50,14 @@ impl CompactDistances {
 
     /// Four bytes per node, as [`distances`] gives them.
     pub fn widen(&self) -> Vec<u32> {
-        (0..self.small.len() as NodeIndex).map(|node| self.get(node)).collect()
+        self.widen_in(Vec::new())
+    }
+
+    /// [`Self::widen`] in `memory` (a spare array of an earlier pass).
+    pub fn widen_in(&self, mut memory: Vec<u32>) -> Vec<u32> {
+        memory.clear();
+        memory.extend((0..self.small.len() as NodeIndex).map(|node| self.get(node)));
+        memory
     }
 }
 

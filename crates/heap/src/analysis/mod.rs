@@ -100,7 +100,8 @@ impl Analysis {
             },
         );
         progress("computing sizes and class names");
-        let (sizes_memory, tree_memory) = (doms.spare.pop().unwrap_or_default(), doms.spare.pop().unwrap_or_default());
+        let mut spare_array = || doms.spare.pop().unwrap_or_default();
+        let (sizes_memory, tree_memory, distance_memory) = (spare_array(), spare_array(), spare_array());
         let ((retained, dominator_tree), (distance, classes)) = join(
             parallel,
             || {
@@ -108,7 +109,7 @@ impl Analysis {
                 (retained, DominatorTree::build_in(&doms.idom, root, tree_memory))
             },
             move || {
-                let distance = distance.widen();
+                let distance = distance.widen_in(distance_memory);
                 let detached = dom_state::detached_nodes(snapshot);
                 (distance, ClassNames::compute_in(snapshot, &detached, Some(definitions), spare))
             },
