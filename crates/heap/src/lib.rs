@@ -7,6 +7,7 @@ pub mod analysis;
 mod error;
 pub mod inspect;
 pub mod origin;
+mod pages;
 mod parse;
 pub mod scripts;
 mod sizes;

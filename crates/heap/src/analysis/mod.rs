@@ -77,10 +77,17 @@ impl Analysis {
         // distances (two bytes per node) are alive besides the snapshot: the shallow sizes and the class names come
         // once that memory is given back, and the essential-edge bits go before it. Inferring the plain-object
         // interfaces needs no per-node memory and goes beside it.
+        // The DFS is the longer of the two: the other thread maps its arrays' pages first, so that it does not
+        // stop at each one.
+        let dfs_memory = dominators::DfsMemory::new(snapshot.node_count());
+        let regions = dfs_memory.regions();
         let (numbered, distance) = join(
             parallel,
-            || dominators::number_nodes(&graph, root),
-            || distances::compact_distances(snapshot, &user_roots, &weakmaps),
+            || dominators::number_nodes_in(&graph, root, dfs_memory),
+            || {
+                dominators::DfsMemory::populate(regions);
+                distances::compact_distances(snapshot, &user_roots, &weakmaps)
+            },
         );
         let (listed, retainers) = numbered.list_upper_retainers(parallel);
         drop(essential);
