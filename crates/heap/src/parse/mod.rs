@@ -8,10 +8,11 @@ mod meta;
 mod numbers;
 #[cfg(target_arch = "x86_64")]
 mod numbers_avx512;
+mod pack;
 mod target;
 
 use crate::error::ParseError;
-use crate::snapshot::{AllocationTrace, EdgeIndex, HeapSnapshot, SourceLocation, TraceFunction, TraceNode};
+use crate::snapshot::{AllocationTrace, HeapSnapshot, TraceFunction, TraceNode};
 use crate::strings::StringTable;
 use columns::{EdgeColumns, NodeColumns};
 use lexer::{InPlace, Input, Lexer, ReadInput};
@@ -52,8 +53,11 @@ struct Parser<I> {
     early_nodes: Option<Vec<u64>>,
     early_edges: Option<Vec<u64>>,
     raw_locations: Vec<u32>,
-    /// Edge type codes while reading; packed into the snapshot's name column at the end.
+    /// Edge type codes while reading; packed into the snapshot's name column once the edges are read.
     edge_types: Vec<u8>,
+    /// The edges being packed, and the locations being sorted (for that node count), beside the parse.
+    packing: Option<pack::Background<pack::PackedEdges>>,
+    sorting: Option<(u64, pack::Background<pack::Locations>)>,
     seen_nodes: bool,
     seen_edges: bool,
     seen_strings: bool,
@@ -75,6 +79,8 @@ impl<I: Input> Parser<I> {
             early_edges: None,
             raw_locations: Vec::new(),
             edge_types: Vec::new(),
+            packing: None,
+            sorting: None,
             seen_nodes: false,
             seen_edges: false,
             seen_strings: false,
@@ -160,7 +166,16 @@ impl<I: Input> Parser<I> {
                 self.seen_strings = true;
                 self.read_strings()?;
             }
-            "locations" => self.raw_locations = self.lex.uint_values::<u32>()?,
+            "locations" => {
+                self.raw_locations = self.lex.uint_values::<u32>()?;
+                // With the nodes read, the entries can be checked and sorted while the parse goes on.
+                if let (Some(layout), true) = (&self.layout, self.seen_nodes && self.early_nodes.is_none()) {
+                    let (raw, layout) = (std::mem::take(&mut self.raw_locations), layout.clone());
+                    let node_count = self.snap.node_type.len() as u64;
+                    let sorting = pack::Background::start(move || pack::source_locations(&raw, &layout, node_count));
+                    self.sorting = Some((node_count, sorting));
+                }
+            }
             "trace_function_infos" => {
                 let raw = self.lex.uint_values::<u64>()?;
                 let stride = self.layout.as_ref().map_or(6, |l| l.trace_function_fields.len().max(1));
@@ -220,7 +235,15 @@ impl<I: Input> Parser<I> {
             EdgeColumns::new(self.layout.as_ref().expect("layout known"), &mut self.edge_types, &mut self.snap);
         let count = self.lex.uint_array(&mut columns)?;
         self.max_edge_target = columns.finish(count)?;
+        self.start_packing();
         Ok(())
+    }
+
+    /// Packs the edges' types into their name column on a thread of its own, while the parse goes on.
+    fn start_packing(&mut self) {
+        let names = std::mem::take(&mut self.snap.edge_type_and_name);
+        let types = std::mem::take(&mut self.edge_types);
+        self.packing = Some(pack::Background::start(move || pack::pack_edges(names, types)));
     }
 
     fn edges_from_raw(&mut self, raw: &[u64]) -> Result<(), ParseError> {
@@ -232,6 +255,7 @@ impl<I: Input> Parser<I> {
                 .map_err(|m| ParseError::Inconsistent(format!("`edges` array index {i}: {m}")))?;
         }
         self.max_edge_target = columns.finish(raw.len() as u64)?;
+        self.start_packing();
         Ok(())
     }
 
@@ -386,141 +410,22 @@ impl<I: Input> Parser<I> {
                 snap.node_name[bad]
             )));
         }
-        let narrow = pack_edge_types(snap, &std::mem::take(&mut self.edge_types), string_count)?;
+        let packed = match self.packing.take() {
+            Some(packing) => packing.wait(),
+            None => {
+                pack::pack_edges(std::mem::take(&mut snap.edge_type_and_name), std::mem::take(&mut self.edge_types))
+            }
+        };
+        let max_string_name = packed.install(snap);
+        pack::check_string_names(snap, max_string_name, string_count)?;
         let layout = self.layout.as_ref().expect("checked above");
-        let HeapSnapshot { edge_type_and_name, large_edge_names, narrow_edge_names, .. } = &mut *snap;
-        let ((), locations) = crate::threads::join(
-            true,
-            || {
-                if narrow {
-                    narrow_edge_entries(edge_type_and_name, large_edge_names);
-                    *narrow_edge_names = true;
-                }
-            },
-            || source_locations(&self.raw_locations, layout, node_count),
-        );
-        snap.locations = locations?;
+        snap.locations = match self.sorting.take() {
+            Some((sorted_for, sorting)) if sorted_for == node_count => sorting.wait()?,
+            _ => pack::source_locations(&std::mem::take(&mut self.raw_locations), layout, node_count)?,
+        };
         snap.info.bytes_read = self.lex.offset();
         Ok(self.snap)
     }
-}
-
-/// Checks that the edges whose type takes a string name name one, and moves each edge's type code into the top
-/// bits of its name entry (names too large for the rest go to the side map). Half the edges on another thread. Says
-/// whether the entries are to be narrowed (`narrow_edge_entries`).
-fn pack_edge_types(snap: &mut HeapSnapshot, types: &[u8], string_count: u32) -> Result<bool, ParseError> {
-    let HeapSnapshot { edge_type_and_name, large_edge_names, .. } = snap;
-    let middle = edge_type_and_name.len() / 2;
-    let (first, second) = edge_type_and_name.split_at_mut(middle);
-    let (first_types, second_types) = types.split_at(middle.min(types.len()));
-    let (b, a) = crate::threads::join(
-        true,
-        || pack_edge_range(second, second_types, middle, string_count),
-        || pack_edge_range(first, first_types, 0, string_count),
-    );
-    let ((a, a_wide), (b, b_wide)) = (a?, b?);
-    for large in [a, b] {
-        large_edge_names.extend(large);
-    }
-    // The narrow layout is taken when its side map would cost under half a byte per edge.
-    Ok((a_wide + b_wide).saturating_mul(32) < edge_type_and_name.len() as u64)
-}
-
-/// The `locations` entries as (node, location), by node, the last entry for a node kept (as DevTools' location
-/// map does).
-fn source_locations(raw: &[u32], layout: &Layout, node_count: u64) -> Result<Vec<(u32, SourceLocation)>, ParseError> {
-    let location_stride = layout.location_fields.max(1);
-    let [obj, script, line, column] = layout.location_offsets;
-    let node_stride = columns::ExactDivisor::new(layout.node_roles.len() as u64);
-    let mut locations = Vec::with_capacity(raw.len() / location_stride);
-    for (i, chunk) in raw.chunks_exact(location_stride).enumerate() {
-        let object_index = chunk[obj];
-        let Some(node) = node_stride.quotient(object_index as u64).filter(|&node| node < node_count) else {
-            return Err(ParseError::Inconsistent(format!(
-                "locations entry {i}: object_index {object_index} is not the offset of a node"
-            )));
-        };
-        let location = SourceLocation { script_id: chunk[script], line: chunk[line], column: chunk[column] };
-        locations.push((node as u32, location));
-    }
-    // Stable, so that the last of a node's entries stays last; it replaces the ones before it.
-    locations.sort_by_key(|(node, _)| *node);
-    locations.dedup_by(|later, kept| {
-        let same_node = later.0 == kept.0;
-        if same_node {
-            *kept = *later;
-        }
-        same_node
-    });
-    Ok(locations)
-}
-
-/// Rewrites the packed 32-bit entries as 24-bit ones, in place and front to back (entry `e` is read from word
-/// `e` before anything is written at or past it), then gives the last quarter of the column back. Names too
-/// large for 20 bits join the side map.
-fn narrow_edge_entries(entries: &mut Vec<u32>, large: &mut rustc_hash::FxHashMap<EdgeIndex, u32>) {
-    use crate::snapshot::{EDGE_NAME_ASIDE, EDGE_NAME_BITS, NARROW_NAME_ASIDE, NARROW_NAME_BITS};
-    let edges = entries.len();
-    let (mut pending, mut bits, mut out) = (0u64, 0u32, 0usize);
-    for e in 0..edges {
-        let entry = entries[e];
-        let (code, name) = (entry >> EDGE_NAME_BITS, entry & EDGE_NAME_ASIDE);
-        let low = if name >= NARROW_NAME_ASIDE {
-            if name != EDGE_NAME_ASIDE {
-                large.insert(e as EdgeIndex, name);
-            }
-            NARROW_NAME_ASIDE
-        } else {
-            name
-        };
-        pending |= ((code << NARROW_NAME_BITS | low) as u64) << bits;
-        bits += 24;
-        if bits >= 32 {
-            entries[out] = pending as u32;
-            out += 1;
-            pending >>= 32;
-            bits -= 32;
-        }
-    }
-    if bits > 0 {
-        entries[out] = pending as u32;
-        out += 1;
-    }
-    // One word of padding: an entry is read as the two words it starts in.
-    entries.truncate(out);
-    entries.push(0);
-    entries.shrink_to_fit();
-}
-
-/// `pack_edge_types` for the edges from `first` on; returns the names kept aside, and how many names would not
-/// fit the narrow layout.
-fn pack_edge_range(
-    entries: &mut [u32],
-    types: &[u8],
-    first: usize,
-    string_count: u32,
-) -> Result<(Vec<(EdgeIndex, u32)>, u64), ParseError> {
-    use crate::snapshot::{EdgeType, EDGE_NAME_ASIDE, EDGE_NAME_BITS, NARROW_NAME_ASIDE};
-    let mut large = Vec::new();
-    let mut wide = 0u64;
-    for (i, (&code, entry)) in types.iter().zip(entries.iter_mut()).enumerate() {
-        let name = *entry;
-        if EdgeType::from_code(code).has_string_name() && name >= string_count {
-            return Err(ParseError::Inconsistent(format!(
-                "edge {} has name index {name} but the strings table has only {string_count} entries",
-                first + i
-            )));
-        }
-        wide += u64::from(name >= NARROW_NAME_ASIDE);
-        let low = if name >= EDGE_NAME_ASIDE {
-            large.push(((first + i) as EdgeIndex, name));
-            EDGE_NAME_ASIDE
-        } else {
-            name
-        };
-        *entry = (code as u32) << EDGE_NAME_BITS | low;
-    }
-    Ok((large, wide))
 }
 
 pub(crate) fn to_u32(v: u64, what: &str) -> Result<u32, String> {
@@ -544,7 +449,7 @@ fn section_name(key: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{EDGE_NAME_ASIDE, EDGE_NAME_BITS};
+    use crate::snapshot::EdgeIndex;
     use lexer::agreement::xorshift;
     use numbers::Kernel;
 
@@ -686,18 +591,12 @@ mod tests {
         }
     }
 
-    /// Packs `(type code, name)` pairs the way `pack_edge_types` does (32-bit entries, large names aside).
-    fn wide_snapshot(edges: &[(u8, u32)]) -> HeapSnapshot {
-        let mut snap = HeapSnapshot::default();
-        for (e, &(code, name)) in edges.iter().enumerate() {
-            let low = if name >= EDGE_NAME_ASIDE {
-                snap.large_edge_names.insert(e as EdgeIndex, name);
-                EDGE_NAME_ASIDE
-            } else {
-                name
-            };
-            snap.edge_type_and_name.push((code as u32) << EDGE_NAME_BITS | low);
-        }
+    /// A snapshot holding just these edges `(type code, name)`, packed in the layout given.
+    fn packed_snapshot(edges: &[(u8, u32)], narrow: bool) -> HeapSnapshot {
+        let mut snap = HeapSnapshot { edge_to: vec![0; edges.len()], ..HeapSnapshot::default() };
+        let names = edges.iter().map(|&(_, name)| name).collect();
+        let types = edges.iter().map(|&(code, _)| code).collect();
+        pack::pack_edges_as(names, types, narrow).install(&mut snap);
         snap
     }
 
@@ -717,10 +616,8 @@ mod tests {
                     ((seed >> 60) as u8, name)
                 })
                 .collect();
-            let wide = wide_snapshot(&edges);
-            let mut narrow = wide.clone();
-            narrow_edge_entries(&mut narrow.edge_type_and_name, &mut narrow.large_edge_names);
-            narrow.narrow_edge_names = true;
+            let wide = packed_snapshot(&edges, false);
+            let narrow = packed_snapshot(&edges, true);
             assert!(narrow.edge_type_and_name.len() <= count * 3 / 4 + 2, "{count} edges take 3 bytes each");
             for (e, &(code, name)) in edges.iter().enumerate() {
                 let e = e as EdgeIndex;

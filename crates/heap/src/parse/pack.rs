@@ -1,0 +1,168 @@
+//! The edges' type and name columns packed into one, and the `locations` entries sorted, each on a thread of its
+//! own while the parse reads the sections after them (the strings table above all, on one thread): the packing
+//! needs only the edges, and checking their string names against the table waits until the end.
+
+use super::meta::Layout;
+use crate::error::ParseError;
+use crate::snapshot::{
+    EdgeIndex, EdgeType, HeapSnapshot, SourceLocation, EDGE_NAME_ASIDE, EDGE_NAME_BITS, NARROW_NAME_ASIDE,
+    NARROW_NAME_BITS,
+};
+
+/// Work started on a thread of its own while the parse goes on: waited for when taken, or when dropped, so that
+/// a parse that stops early leaves no thread behind.
+pub(super) struct Background<T: Send + 'static>(Option<std::thread::JoinHandle<T>>);
+
+impl<T: Send + 'static> Background<T> {
+    pub(super) fn start(work: impl FnOnce() -> T + Send + 'static) -> Self {
+        Background(Some(std::thread::spawn(work)))
+    }
+
+    pub(super) fn wait(mut self) -> T {
+        let handle = self.0.take().expect("waited for once");
+        handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+impl<T: Send + 'static> Drop for Background<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The `locations` entries by node, or what is wrong with them.
+pub(super) type Locations = Result<Vec<(u32, SourceLocation)>, ParseError>;
+
+/// The edges' names with their types packed in, ready for the snapshot.
+pub(super) struct PackedEdges {
+    entries: Vec<u32>,
+    /// Names too large for their entry, by edge.
+    large: Vec<(EdgeIndex, u32)>,
+    narrow: bool,
+    /// The largest name of an edge whose type takes a string name (checked against the strings table at the end).
+    max_string_name: Option<u32>,
+}
+
+/// Packs each edge's type code into its name entry: 24-bit entries packed end to end when at most one edge in 32
+/// has a name of 2^20 - 1 or more (the side map then costs under half a byte per edge), else 32-bit ones. Names
+/// too large for their entry go to the side map.
+pub(super) fn pack_edges(names: Vec<u32>, types: Vec<u8>) -> PackedEdges {
+    let wide = names.iter().filter(|&&name| name >= NARROW_NAME_ASIDE).count() as u64;
+    let narrow = wide.saturating_mul(32) < names.len() as u64;
+    pack_edges_as(names, types, narrow)
+}
+
+/// [`pack_edges`] in the layout given.
+pub(super) fn pack_edges_as(mut entries: Vec<u32>, types: Vec<u8>, narrow: bool) -> PackedEdges {
+    let mut large = Vec::new();
+    let mut max_string_name = None;
+    let string_named: [bool; 16] = std::array::from_fn(|code| EdgeType::from_code(code as u8).has_string_name());
+    let edges = entries.len();
+    if narrow {
+        // In place, front to back: entry `e` is read from word `e` before anything is written at or past it.
+        let (mut pending, mut bits, mut out) = (0u64, 0u32, 0usize);
+        for e in 0..edges {
+            let (code, name) = (types[e], entries[e]);
+            if string_named[code as usize & 15] {
+                max_string_name = max_string_name.max(Some(name));
+            }
+            let low = if name >= NARROW_NAME_ASIDE {
+                large.push((e as EdgeIndex, name));
+                NARROW_NAME_ASIDE
+            } else {
+                name
+            };
+            pending |= (((code as u32) << NARROW_NAME_BITS | low) as u64) << bits;
+            bits += 24;
+            if bits >= 32 {
+                entries[out] = pending as u32;
+                out += 1;
+                pending >>= 32;
+                bits -= 32;
+            }
+        }
+        if bits > 0 {
+            entries[out] = pending as u32;
+            out += 1;
+        }
+        // One word of padding: an entry is read as the two words it starts in.
+        entries.truncate(out);
+        entries.push(0);
+        entries.shrink_to_fit();
+    } else {
+        for (e, (entry, &code)) in entries.iter_mut().zip(&types).enumerate() {
+            let name = *entry;
+            if string_named[code as usize & 15] {
+                max_string_name = max_string_name.max(Some(name));
+            }
+            let low = if name >= EDGE_NAME_ASIDE {
+                large.push((e as EdgeIndex, name));
+                EDGE_NAME_ASIDE
+            } else {
+                name
+            };
+            *entry = (code as u32) << EDGE_NAME_BITS | low;
+        }
+    }
+    PackedEdges { entries, large, narrow, max_string_name }
+}
+
+impl PackedEdges {
+    /// Puts the packed edges into `snap`; returns the largest name of an edge whose type takes a string name.
+    pub(super) fn install(self, snap: &mut HeapSnapshot) -> Option<u32> {
+        snap.edge_type_and_name = self.entries;
+        snap.narrow_edge_names = self.narrow;
+        snap.large_edge_names.extend(self.large);
+        self.max_string_name
+    }
+}
+
+/// Checks that the edges whose type takes a string name name one of the `string_count` strings (`max_string_name`:
+/// the largest such name, from [`PackedEdges::install`]).
+pub(super) fn check_string_names(
+    snap: &HeapSnapshot,
+    max_string_name: Option<u32>,
+    string_count: u32,
+) -> Result<(), ParseError> {
+    if max_string_name.is_some_and(|name| name >= string_count) {
+        let bad = (0..snap.edge_to.len() as EdgeIndex)
+            .find(|&e| snap.edge_type(e).has_string_name() && snap.edge_name_or_index(e) >= string_count)
+            .expect("an edge has that name");
+        return Err(ParseError::Inconsistent(format!(
+            "edge {bad} has name index {} but the strings table has only {string_count} entries",
+            snap.edge_name_or_index(bad)
+        )));
+    }
+    Ok(())
+}
+
+/// The `locations` entries as (node, location), by node, the last entry for a node kept (as DevTools' location
+/// map does).
+pub(super) fn source_locations(raw: &[u32], layout: &Layout, node_count: u64) -> Locations {
+    let location_stride = layout.location_fields.max(1);
+    let [obj, script, line, column] = layout.location_offsets;
+    let node_stride = super::columns::ExactDivisor::new(layout.node_roles.len() as u64);
+    let mut locations = Vec::with_capacity(raw.len() / location_stride);
+    for (i, chunk) in raw.chunks_exact(location_stride).enumerate() {
+        let object_index = chunk[obj];
+        let Some(node) = node_stride.quotient(object_index as u64).filter(|&node| node < node_count) else {
+            return Err(ParseError::Inconsistent(format!(
+                "locations entry {i}: object_index {object_index} is not the offset of a node"
+            )));
+        };
+        let location = SourceLocation { script_id: chunk[script], line: chunk[line], column: chunk[column] };
+        locations.push((node as u32, location));
+    }
+    // Stable, so that the last of a node's entries stays last; it replaces the ones before it.
+    locations.sort_by_key(|(node, _)| *node);
+    locations.dedup_by(|later, kept| {
+        let same_node = later.0 == kept.0;
+        if same_node {
+            *kept = *later;
+        }
+        same_node
+    });
+    Ok(locations)
+}
