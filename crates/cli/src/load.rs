@@ -116,35 +116,19 @@ pub fn load_snapshot(path: &Path, quiet: bool) -> anyhow::Result<HeapSnapshot> {
 }
 
 /// Parses a mapped file in place; `None` when it cannot be mapped. The pages read are given back as the parse
-/// goes, so they never pile up in the resident set (the page cache keeps them). Giving back unmaps a window's
-/// pages (~0.8 ms per 16 MiB): a thread of its own does that, beside the parse rather than between its windows.
+/// goes, so they never pile up in the resident set (the page cache keeps them), on a thread of their own (unmapping
+/// a window's pages takes ~0.8 ms per 16 MiB, which the parse need not wait for).
 fn parse_mapped(file: &File, bar: &ProgressBar) -> Option<Result<HeapSnapshot, leakscope_heap::ParseError>> {
     // SAFETY: the map is only read. Were the file truncated while it is read, reading the lost pages would stop the
     // process with SIGBUS — the risk every reader of mapped files takes (ripgrep's default for large files too);
     // snapshots that leakscope writes are complete before they get their name.
     let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
     let _ = map.advise(memmap2::Advice::Sequential);
-    let page = 4096;
-    let mut given_back = 0;
-    let parsed = std::thread::scope(|scope| {
-        let (give_back, ranges) = std::sync::mpsc::channel::<std::ops::Range<usize>>();
-        let map = &map;
-        scope.spawn(move || {
-            for range in ranges {
-                // SAFETY: the parser reads nothing before `consumed` again — and if it did, a dropped page of a
-                // read-only file mapping is read back from the file, so nothing could change under it.
-                let _ =
-                    unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len()) };
-            }
-        });
-        leakscope_heap::parse_in_place(map, &mut |consumed| {
-            let upto = consumed / page * page;
-            if upto > given_back {
-                let _ = give_back.send(given_back..upto);
-                given_back = upto;
-            }
-            bar.set_position(consumed as u64);
-        })
+    let parsed = leakscope_heap::parse_in_place_giving_back(&map, 4096, &|range| {
+        // SAFETY: the parser reads nothing before the range's end again — and if it did, a dropped page of a
+        // read-only file mapping is read back from the file, so nothing could change under it.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len()) };
+        bar.set_position(range.end as u64);
     });
     Some(parsed)
 }

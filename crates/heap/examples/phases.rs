@@ -60,24 +60,9 @@ fn main() {
     // SAFETY: only read; the benchmark's files are not modified while it runs.
     let map = unsafe { memmap2::Mmap::map(&file) }.expect("map");
     let _ = map.advise(memmap2::Advice::Sequential);
-    let mut given_back = 0;
-    let snapshot = std::thread::scope(|scope| {
-        let (give_back, ranges) = std::sync::mpsc::channel::<std::ops::Range<usize>>();
-        let map = &map;
-        scope.spawn(move || {
-            for range in ranges {
-                // SAFETY: the parser does not read before `consumed` again.
-                let _ =
-                    unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len()) };
-            }
-        });
-        leakscope_heap::parse_in_place(map, &mut |consumed| {
-            let upto = consumed / 4096 * 4096;
-            if upto > given_back {
-                let _ = give_back.send(given_back..upto);
-                given_back = upto;
-            }
-        })
+    let snapshot = leakscope_heap::parse_in_place_giving_back(&map, 4096, &|range| {
+        // SAFETY: the parser does not read before the range's end again.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len()) };
     })
     .expect("parse");
     drop(map);

@@ -20,7 +20,7 @@ pub use analysis::{Analysis, AnalysisOptions};
 pub use error::{Location, ParseError};
 #[doc(hidden)]
 pub use parse::check_number_scanners;
-pub use parse::{parse, parse_bytes, parse_in_place};
+pub use parse::{parse, parse_bytes, parse_in_place, parse_in_place_giving_back};
 pub use sizes::CompactSizes;
 pub use snapshot::{
     AllocationTrace, EdgeIndex, EdgeType, HeapSnapshot, NodeIndex, NodeType, SnapshotInfo, SourceLocation,

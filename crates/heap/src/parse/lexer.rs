@@ -9,7 +9,7 @@ use std::io::Read;
 const BUFFER_SIZE: usize = 4 << 20;
 /// Text read in place is made available this much at a time: fewer, longer two-thread scans than a buffer of
 /// `BUFFER_SIZE` allows (each split costs a thread start and a wait for the slower half).
-const WINDOW: usize = 16 << 20;
+pub(crate) const WINDOW: usize = 16 << 20;
 /// Number arrays go through the word-at-a-time scanner once this many bytes are buffered...
 const FAST_MIN: usize = 4 << 10;
 /// ...and are split between two threads once this many are.

@@ -32,6 +32,27 @@ pub fn parse_in_place(text: &[u8], consumed: &mut dyn FnMut(usize)) -> Result<He
     Parser::new(InPlace::new(text, consumed)).run()
 }
 
+/// [`parse_in_place`], handing each stretch of `page`-aligned text read for good to `give_back` on a thread of its
+/// own, beside the parse (giving back a mapping's pages takes time the parse need not wait for).
+pub fn parse_in_place_giving_back(
+    text: &[u8],
+    page: usize,
+    give_back: &(dyn Fn(std::ops::Range<usize>) + Sync),
+) -> Result<HeapSnapshot, ParseError> {
+    std::thread::scope(|scope| {
+        let (send, ranges) = std::sync::mpsc::channel::<std::ops::Range<usize>>();
+        scope.spawn(move || ranges.into_iter().for_each(give_back));
+        let mut given_back = 0;
+        parse_in_place(text, &mut |consumed| {
+            let upto = consumed / page * page;
+            if upto > given_back {
+                let _ = send.send(given_back..upto);
+                given_back = upto;
+            }
+        })
+    })
+}
+
 /// Reads `text` as a JSON array of unsigned integers with the fast number scanner (three random buffer layouts
 /// chosen by `seed`) and with the exact one, and panics if they disagree in any way. For the `numbers` fuzz
 /// target; not part of the API.
@@ -528,6 +549,30 @@ mod tests {
             let in_place =
                 Parser::new(InPlace::with_window(text, 777, &mut |_| {})).run().expect_err("cut").to_string();
             assert_eq!(in_place, read, "cut at {cut}");
+        }
+    }
+
+    /// The stretches handed back follow each other from the start, page-aligned, and the snapshot is the one
+    /// read without giving anything back.
+    #[test]
+    fn text_given_back_in_pages_as_the_parse_goes() {
+        let text = synthetic_snapshot(330_000, 11);
+        assert!(text.len() > lexer::WINDOW, "longer than a window: {} bytes", text.len());
+        let expected = parse_bytes(text.as_bytes()).expect("valid");
+        let ranges = std::sync::Mutex::new(Vec::new());
+        let parsed = parse_in_place_giving_back(text.as_bytes(), 4096, &|range| ranges.lock().unwrap().push(range));
+        let parsed = parsed.expect("valid");
+        assert_eq!((parsed.node_count(), parsed.edge_count()), (expected.node_count(), expected.edge_count()));
+        let edge = |snap: &HeapSnapshot, e| (snap.edge_type_code(e), snap.edge_name_or_index(e), snap.edge_target(e));
+        let edges = expected.edge_count() as EdgeIndex;
+        assert!((0..edges).all(|e| edge(&parsed, e) == edge(&expected, e)), "the edges differ");
+        let ranges = ranges.into_inner().unwrap();
+        assert!(!ranges.is_empty(), "a window's text was given back");
+        let mut next = 0;
+        for range in &ranges {
+            assert_eq!((range.start, range.end % 4096), (next, 0), "{ranges:?}");
+            assert!(range.end > range.start && range.end <= text.len(), "{ranges:?}");
+            next = range.end;
         }
     }
 
