@@ -42,14 +42,14 @@ pub(super) unsafe fn scan_blocks(
             return resume;
         };
         let ended = tokens.ends.count_ones() as usize;
-        let long = convert(bytes, &tokens, ended, &mut values);
+        let mut long = convert(bytes, &tokens, ended, &mut values);
         // Where the piece resumes when it has to stop before the block's number `k`.
         let before = |k: usize, resume: (usize, bool)| match k {
             0 => resume,
             _ => (block + _pdep_u64(1 << (k - 1), tokens.ends).trailing_zeros() as usize + 1, true),
         };
-        let mut long = long;
-        let mut whole = ended;
+        // The numbers before the first one the exact scanner must read (more than 19 digits, a fraction...).
+        let mut readable = ended;
         while long != 0 {
             // More than eight digits: read from its start, as the portable kernel does.
             let k = long.trailing_zeros() as usize;
@@ -58,12 +58,12 @@ pub(super) unsafe fn scan_blocks(
             match read_long_number(buf, at, to) {
                 Some((value, _)) => values[k] = value,
                 None => {
-                    whole = k;
+                    readable = k;
                     break;
                 }
             }
         }
-        let stored = out.put_all(&values[..whole]);
+        let stored = out.put_all(&values[..readable]);
         if stored < ended {
             return before(stored, resume);
         }
