@@ -16,7 +16,7 @@ mod strings;
 mod threads;
 pub mod units;
 
-pub use analysis::{Analysis, AnalysisOptions};
+pub use analysis::{release, Analysis, AnalysisOptions};
 pub use error::{Location, ParseError};
 #[doc(hidden)]
 pub use parse::check_number_scanners;

@@ -15,11 +15,33 @@ impl Region {
         Region { start: array.as_ptr() as usize, len: std::mem::size_of_val(array) }
     }
 
+    pub(crate) fn len(self) -> usize {
+        self.len
+    }
+
     /// The `part`-th of `parts` equal parts (the last one takes the rest).
     pub(crate) fn part(self, part: usize, parts: usize) -> Region {
         let size = self.len / parts;
         let len = if part + 1 == parts { self.len - size * part } else { size };
         Region { start: self.start + size * part, len }
+    }
+
+    /// Gives the whole pages of the range back to the system (they read as zeros afterwards).
+    ///
+    /// # Safety
+    /// The range must belong to an allocation that is dropped right after without being read (arrays of plain
+    /// numbers): its contents change under it.
+    pub(crate) unsafe fn discard(self) {
+        #[cfg(target_os = "linux")]
+        {
+            const PAGE: usize = 4096;
+            let start = self.start.next_multiple_of(PAGE);
+            let end = (self.start + self.len) / PAGE * PAGE;
+            if end > start {
+                // SAFETY: the whole pages of an allocation the caller drops unread (this function's contract).
+                unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+            }
+        }
     }
 
     /// Has the whole pages of the range mapped and writable now, their contents unchanged (Linux 5.14 and later;

@@ -31,6 +31,10 @@ impl CompactSizes {
 
     /// The four-byte slots, for filling in place: a size of 4 GiB or more is `u32::MAX` there, with the size
     /// given to [`Self::keep_large`].
+    pub(crate) fn slots(&self) -> &[u32] {
+        &self.small
+    }
+
     pub(crate) fn slots_mut(&mut self) -> &mut [u32] {
         &mut self.small
     }

@@ -227,6 +227,26 @@ pub struct HeapSnapshot {
 }
 
 impl HeapSnapshot {
+    /// The snapshot's large arrays, for [`crate::release`].
+    pub(crate) fn regions(&self) -> Vec<crate::pages::Region> {
+        use crate::pages::Region;
+        let (bytes, offsets) = self.strings.arrays();
+        vec![
+            Region::of(&self.node_type),
+            Region::of(&self.node_name),
+            Region::of(&self.node_id),
+            Region::of(self.self_sizes.slots()),
+            Region::of(&self.first_edge),
+            Region::of(&self.node_trace_id),
+            Region::of(&self.node_detachedness),
+            Region::of(&self.edge_type_and_name),
+            Region::of(&self.edge_to),
+            Region::of(bytes),
+            Region::of(offsets),
+            Region::of(&self.locations),
+        ]
+    }
+
     pub fn node_count(&self) -> usize {
         self.node_type.len()
     }

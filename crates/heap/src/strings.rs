@@ -10,6 +10,11 @@ pub struct StringTable {
 }
 
 impl StringTable {
+    /// The text of all strings, and where each starts.
+    pub(crate) fn arrays(&self) -> (&[u8], &[u64]) {
+        (&self.bytes, &self.offsets)
+    }
+
     pub fn new() -> Self {
         StringTable { bytes: Vec::new(), offsets: vec![0] }
     }

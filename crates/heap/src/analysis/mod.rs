@@ -16,6 +16,7 @@ pub mod summary;
 pub(crate) mod utf16;
 pub mod weakmap;
 
+use crate::pages::Region;
 use crate::sizes::CompactSizes;
 use crate::snapshot::{HeapSnapshot, NodeIndex};
 use crate::threads::{join, Handover};
@@ -163,6 +164,32 @@ impl Analysis {
     pub fn system_node_count(&self) -> usize {
         self.distance.iter().filter(|&&d| d != NO_DISTANCE && d >= BASE_SYSTEM_DISTANCE).count()
     }
+}
+
+/// Drops a snapshot and its analysis, their large arrays' pages given back to the system on two threads first:
+/// what the process would otherwise do on one, at exit, after a command's output is written (20 → 12 ms for
+/// 288 MB in a C test on the project's VM; munmap takes the address space lock for writing, and so runs one at a
+/// time, while giving pages back takes it for reading).
+pub fn release(snapshot: HeapSnapshot, analysis: Analysis) {
+    let mut regions = snapshot.regions();
+    regions.extend([
+        Region::of(analysis.shallow.slots()),
+        Region::of(analysis.retained.slots()),
+        Region::of(&analysis.idom),
+        Region::of(&analysis.distance),
+        Region::of(analysis.classes.per_node()),
+        Region::of(&analysis.dominator_tree.first),
+        Region::of(&analysis.dominator_tree.children),
+    ]);
+    regions.sort_by_key(|region| std::cmp::Reverse(region.len()));
+    // Each thread takes every other one, largest first: about half the bytes each.
+    let (evens, odds): (Vec<_>, Vec<_>) = regions.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    // SAFETY: every region is an array of plain numbers owned by `snapshot` or `analysis`, which are dropped right
+    // after without being read.
+    let discard =
+        |regions: Vec<(usize, &Region)>| regions.into_iter().for_each(|(_, region)| unsafe { region.discard() });
+    join(true, || discard(odds), || discard(evens));
+    drop((snapshot, analysis));
 }
 
 /// Starts loading `slice[index]` into the cache, if it exists.

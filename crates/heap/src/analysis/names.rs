@@ -109,6 +109,11 @@ impl ClassNames {
         names
     }
 
+    /// The class of every node, by node.
+    pub(crate) fn per_node(&self) -> &[ClassId] {
+        &self.class_of
+    }
+
     #[inline]
     pub fn class_of(&self, node: NodeIndex) -> ClassId {
         self.class_of[node as usize]
