@@ -33,30 +33,34 @@ impl Region {
     /// numbers): its contents change under it.
     pub(crate) unsafe fn discard(self) {
         #[cfg(target_os = "linux")]
-        {
-            const PAGE: usize = 4096;
-            let start = self.start.next_multiple_of(PAGE);
-            let end = (self.start + self.len) / PAGE * PAGE;
-            if end > start {
-                // SAFETY: the whole pages of an allocation the caller drops unread (this function's contract).
-                unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
-            }
-        }
+        // SAFETY: the whole pages of an allocation the caller drops unread (this function's contract).
+        unsafe {
+            self.advise(libc::MADV_DONTNEED)
+        };
     }
 
     /// Has the whole pages of the range mapped and writable now, their contents unchanged (Linux 5.14 and later;
     /// a no-op elsewhere, or when the system says no). The memory must stay allocated meanwhile.
     pub(crate) fn populate(self) {
         #[cfg(target_os = "linux")]
-        {
-            const PAGE: usize = 4096;
-            let start = self.start.next_multiple_of(PAGE);
-            let end = (self.start + self.len) / PAGE * PAGE;
-            if end > start {
-                // SAFETY: the range lies within an allocation the caller keeps alive; populating changes no
-                // memory contents, so it cannot race with the thread writing the array.
-                unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_POPULATE_WRITE) };
-            }
+        // SAFETY: populating changes no memory contents, so it cannot race with the thread writing the array.
+        unsafe {
+            self.advise(libc::MADV_POPULATE_WRITE)
+        };
+    }
+
+    /// `madvise` on the whole pages of the range; errors (an older kernel) are ignored: these are hints.
+    ///
+    /// # Safety
+    /// The range must lie within a live allocation, and `advice` must not change contents still read.
+    #[cfg(target_os = "linux")]
+    unsafe fn advise(self, advice: libc::c_int) {
+        const PAGE: usize = 4096;
+        let start = self.start.next_multiple_of(PAGE);
+        let end = (self.start + self.len) / PAGE * PAGE;
+        if end > start {
+            // SAFETY: whole pages within the range (this function's contract).
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, advice) };
         }
     }
 }
