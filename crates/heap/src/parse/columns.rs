@@ -109,6 +109,11 @@ impl Position {
         Position { field: (index % stride as u64) as usize, record: 0, count: 0, stride }
     }
 
+    /// How many values are left before the next record starts (0 at a record's start).
+    fn to_record_start(&self) -> usize {
+        (self.stride - self.field) % self.stride
+    }
+
     /// Moves past a value that was stored; says whether it was.
     #[inline(always)]
     fn advance(&mut self, stored: bool) -> bool {
@@ -308,27 +313,23 @@ impl Piece for NodePiece<'_> {
     /// branch per field.
     #[inline(always)]
     fn put_all(&mut self, values: &[u64]) -> usize {
-        let mut stored = 0;
-        if *self.roles == V8_NODE_FIELDS || *self.roles == V8_NODE_FIELDS[..6] {
-            while stored < values.len() && self.at.field != 0 {
-                if !self.put(values[stored]) {
-                    return stored;
-                }
-                stored += 1;
-            }
-            let done = if self.roles.len() == 7 {
-                self.put_records::<7>(&values[stored..])
-            } else {
-                self.put_records::<6>(&values[stored..])
-            };
-            self.at.record += done;
-            self.at.count += (done * self.roles.len()) as u64;
-            stored += done * self.roles.len();
+        if *self.roles != V8_NODE_FIELDS && *self.roles != V8_NODE_FIELDS[..6] {
+            return self.put_each(values);
         }
-        while stored < values.len() && self.put(values[stored]) {
-            stored += 1;
+        let head = self.at.to_record_start().min(values.len());
+        let mut stored = self.put_each(&values[..head]);
+        if stored < head {
+            return stored;
         }
-        stored
+        let done = if self.roles.len() == 7 {
+            self.put_records::<7>(&values[stored..])
+        } else {
+            self.put_records::<6>(&values[stored..])
+        };
+        self.at.record += done;
+        self.at.count += (done * self.roles.len()) as u64;
+        stored += done * self.roles.len();
+        stored + self.put_each(&values[stored..])
     }
 
     fn done(self) -> (u64, Self::Done) {
@@ -540,40 +541,36 @@ impl Piece for EdgePiece<'_> {
     /// Whole records of V8's layout (type, name or index, target) at a time, without a branch per field.
     #[inline(always)]
     fn put_all(&mut self, values: &[u64]) -> usize {
-        let mut stored = 0;
-        if self.roles == [EdgeRole::Type, EdgeRole::NameOrIndex, EdgeRole::ToNode] {
-            while stored < values.len() && self.at.field != 0 {
-                if !self.put(values[stored]) {
-                    return stored;
-                }
-                stored += 1;
-            }
-            let records = (values.len() - stored) / 3;
-            let k = self.at.record;
-            let (types, names, targets) =
-                (self.types.range(k, records), self.names.range(k, records), self.targets.range(k, records));
-            if let (Some(types), Some(names), Some(targets)) = (types, names, targets) {
-                let mut done = 0;
-                for (((record, t), n), to) in values[stored..].chunks_exact(3).zip(types).zip(names).zip(targets) {
-                    let code = self.type_map.get(record[0] as usize);
-                    let target = self.node_stride.quotient(record[2]).filter(|&q| q <= u32::MAX as u64);
-                    let (Some(&code), Ok(name), Some(target)) = (code, u32::try_from(record[1]), target) else {
-                        // The value-at-a-time path below refuses it, at its own index.
-                        break;
-                    };
-                    (*t, *n, *to) = (code, name, target as u32);
-                    self.max_target = self.max_target.max(target);
-                    done += 1;
-                }
-                self.at.record += done;
-                self.at.count += 3 * done as u64;
-                stored += 3 * done;
-            }
+        if self.roles != [EdgeRole::Type, EdgeRole::NameOrIndex, EdgeRole::ToNode] {
+            return self.put_each(values);
         }
-        while stored < values.len() && self.put(values[stored]) {
-            stored += 1;
+        let head = self.at.to_record_start().min(values.len());
+        let mut stored = self.put_each(&values[..head]);
+        if stored < head {
+            return stored;
         }
-        stored
+        let records = (values.len() - stored) / 3;
+        let k = self.at.record;
+        let (types, names, targets) =
+            (self.types.range(k, records), self.names.range(k, records), self.targets.range(k, records));
+        if let (Some(types), Some(names), Some(targets)) = (types, names, targets) {
+            let mut done = 0;
+            for (((record, t), n), to) in values[stored..].chunks_exact(3).zip(types).zip(names).zip(targets) {
+                let code = self.type_map.get(record[0] as usize);
+                let target = self.node_stride.quotient(record[2]).filter(|&q| q <= u32::MAX as u64);
+                let (Some(&code), Ok(name), Some(target)) = (code, u32::try_from(record[1]), target) else {
+                    // The value-at-a-time path below refuses it, at its own index.
+                    break;
+                };
+                (*t, *n, *to) = (code, name, target as u32);
+                self.max_target = self.max_target.max(target);
+                done += 1;
+            }
+            self.at.record += done;
+            self.at.count += 3 * done as u64;
+            stored += 3 * done;
+        }
+        stored + self.put_each(&values[stored..])
     }
 
     fn done(self) -> (u64, u64) {

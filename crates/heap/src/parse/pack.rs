@@ -59,22 +59,26 @@ pub(super) fn pack_edges_as(mut entries: Vec<u32>, types: Vec<u8>, narrow: bool)
     let mut large = Vec::new();
     let mut max_string_name = None;
     let string_named: [bool; 16] = std::array::from_fn(|code| EdgeType::from_code(code as u8).has_string_name());
-    let edges = entries.len();
+    let (name_bits, aside) =
+        if narrow { (NARROW_NAME_BITS, NARROW_NAME_ASIDE) } else { (EDGE_NAME_BITS, EDGE_NAME_ASIDE) };
+    // Edge `e`'s entry: its type code above its name, or above `aside` with the name in the side map.
+    let mut entry_of = |e: usize, code: u8, name: u32| {
+        if string_named[code as usize & 15] {
+            max_string_name = max_string_name.max(Some(name));
+        }
+        let low = if name >= aside {
+            large.push((e as EdgeIndex, name));
+            aside
+        } else {
+            name
+        };
+        (code as u32) << name_bits | low
+    };
     if narrow {
         // In place, front to back: entry `e` is read from word `e` before anything is written at or past it.
         let (mut pending, mut bits, mut out) = (0u64, 0u32, 0usize);
-        for e in 0..edges {
-            let (code, name) = (types[e], entries[e]);
-            if string_named[code as usize & 15] {
-                max_string_name = max_string_name.max(Some(name));
-            }
-            let low = if name >= NARROW_NAME_ASIDE {
-                large.push((e as EdgeIndex, name));
-                NARROW_NAME_ASIDE
-            } else {
-                name
-            };
-            pending |= (((code as u32) << NARROW_NAME_BITS | low) as u64) << bits;
+        for e in 0..entries.len() {
+            pending |= (entry_of(e, types[e], entries[e]) as u64) << bits;
             bits += 24;
             if bits >= 32 {
                 entries[out] = pending as u32;
@@ -93,17 +97,7 @@ pub(super) fn pack_edges_as(mut entries: Vec<u32>, types: Vec<u8>, narrow: bool)
         entries.shrink_to_fit();
     } else {
         for (e, (entry, &code)) in entries.iter_mut().zip(&types).enumerate() {
-            let name = *entry;
-            if string_named[code as usize & 15] {
-                max_string_name = max_string_name.max(Some(name));
-            }
-            let low = if name >= EDGE_NAME_ASIDE {
-                large.push((e as EdgeIndex, name));
-                EDGE_NAME_ASIDE
-            } else {
-                name
-            };
-            *entry = (code as u32) << EDGE_NAME_BITS | low;
+            *entry = entry_of(e, code, *entry);
         }
     }
     PackedEdges { entries, large, narrow, max_string_name }

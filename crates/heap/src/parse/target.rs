@@ -11,8 +11,15 @@ pub(crate) trait Piece: Send {
     fn put(&mut self, value: u64) -> bool;
 
     /// Stores values in order as [`Piece::put`] would, up to the first it refuses; returns how many it stored.
+    /// Targets may store whole records at a time; by default it is [`Piece::put_each`].
     #[inline(always)]
     fn put_all(&mut self, values: &[u64]) -> usize {
+        self.put_each(values)
+    }
+
+    /// Stores values one [`Piece::put`] at a time, up to the first it refuses; returns how many it stored.
+    #[inline(always)]
+    fn put_each(&mut self, values: &[u64]) -> usize {
         let mut stored = 0;
         while stored < values.len() && self.put(values[stored]) {
             stored += 1;
