@@ -86,7 +86,10 @@ impl Analysis {
             parallel,
             || dominators::number_nodes_in(&graph, root, dfs_memory),
             || {
-                dominators::DfsMemory::populate(regions);
+                // On one thread this would run after the DFS, when there is nothing left to map ahead of it.
+                if parallel {
+                    dominators::DfsMemory::populate(regions);
+                }
                 distances::compact_distances(snapshot, &user_roots, &weakmaps)
             },
         );

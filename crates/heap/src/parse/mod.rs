@@ -431,12 +431,8 @@ impl<I: Input> Parser<I> {
                 snap.node_name[bad]
             )));
         }
-        let packed = match self.packing.take() {
-            Some(packing) => packing.wait(),
-            None => {
-                pack::pack_edges(std::mem::take(&mut snap.edge_type_and_name), std::mem::take(&mut self.edge_types))
-            }
-        };
+        // Reading the edges started their packing (the edges are seen and the layout is known by now).
+        let packed = self.packing.take().expect("the edges' packing was started").wait();
         let max_string_name = packed.install(snap);
         pack::check_string_names(snap, max_string_name, string_count)?;
         let layout = self.layout.as_ref().expect("checked above");
