@@ -15,6 +15,7 @@ mod snapshot;
 mod strings;
 mod threads;
 pub mod units;
+mod vectors;
 
 pub use analysis::{release, Analysis, AnalysisOptions};
 pub use error::{Location, ParseError};

@@ -466,7 +466,7 @@ fn section_name(key: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::EdgeIndex;
+    use crate::snapshot::{EdgeIndex, EdgeType};
     use lexer::agreement::xorshift;
     use numbers::Kernel;
 
@@ -637,7 +637,9 @@ mod tests {
         let mut snap = HeapSnapshot { edge_to: vec![0; edges.len()], ..HeapSnapshot::default() };
         let names = edges.iter().map(|&(_, name)| name).collect();
         let types = edges.iter().map(|&(code, _)| code).collect();
-        pack::pack_edges_as(names, types, narrow).install(&mut snap);
+        let max_string_name = pack::pack_edges_as(names, types, narrow).install(&mut snap);
+        let string_named = edges.iter().filter(|&&(code, _)| EdgeType::from_code(code).has_string_name());
+        assert_eq!(max_string_name, string_named.map(|&(_, name)| name).max(), "largest string name");
         snap
     }
 
@@ -645,7 +647,7 @@ mod tests {
     fn narrow_entries_read_back_what_the_wide_ones_hold() {
         let boundaries = [0, 1, (1 << 20) - 2, (1 << 20) - 1, 1 << 20, (1 << 28) - 1, 1 << 28, u32::MAX];
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        for count in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33, 1000] {
+        for count in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33, 1000, 9000] {
             let edges: Vec<(u8, u32)> = (0..count)
                 .map(|_| {
                     seed = lexer::agreement::xorshift(seed);

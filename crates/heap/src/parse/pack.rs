@@ -8,6 +8,7 @@ use crate::snapshot::{
     EdgeIndex, EdgeType, HeapSnapshot, SourceLocation, EDGE_NAME_ASIDE, EDGE_NAME_BITS, NARROW_NAME_ASIDE,
     NARROW_NAME_BITS,
 };
+use crate::vectors::avx2_twin;
 
 /// Work started on a thread of its own while the parse goes on: waited for when taken, or when dropped, so that
 /// a parse that stops early leaves no thread behind.
@@ -49,58 +50,107 @@ pub(super) struct PackedEdges {
 /// has a name of 2^20 - 1 or more (the side map then costs under half a byte per edge), else 32-bit ones. Names
 /// too large for their entry go to the side map.
 pub(super) fn pack_edges(names: Vec<u32>, types: Vec<u8>) -> PackedEdges {
-    let wide = names.iter().filter(|&&name| name >= NARROW_NAME_ASIDE).count() as u64;
-    let narrow = wide.saturating_mul(32) < names.len() as u64;
+    let narrow = count_at_least(&names, NARROW_NAME_ASIDE).saturating_mul(32) < names.len() as u64;
     pack_edges_as(names, types, narrow)
 }
 
 /// [`pack_edges`] in the layout given.
 pub(super) fn pack_edges_as(mut entries: Vec<u32>, types: Vec<u8>, narrow: bool) -> PackedEdges {
-    let mut large = Vec::new();
-    let mut max_string_name = None;
-    let string_named: [bool; 16] = std::array::from_fn(|code| EdgeType::from_code(code as u8).has_string_name());
     let (name_bits, aside) =
         if narrow { (NARROW_NAME_BITS, NARROW_NAME_ASIDE) } else { (EDGE_NAME_BITS, EDGE_NAME_ASIDE) };
-    // Edge `e`'s entry: its type code above its name, or above `aside` with the name in the side map.
-    let mut entry_of = |e: usize, code: u8, name: u32| {
-        if string_named[code as usize & 15] {
-            max_string_name = max_string_name.max(Some(name));
-        }
-        let low = if name >= aside {
-            large.push((e as EdgeIndex, name));
-            aside
-        } else {
-            name
-        };
-        (code as u32) << name_bits | low
-    };
+    let mut large = Vec::new();
+    let string_names = make_entries(&mut entries, &types, name_bits, aside, &mut large);
     if narrow {
-        // In place, front to back: entry `e` is read from word `e` before anything is written at or past it.
-        let (mut pending, mut bits, mut out) = (0u64, 0u32, 0usize);
-        for e in 0..entries.len() {
-            pending |= (entry_of(e, types[e], entries[e]) as u64) << bits;
-            bits += 24;
-            if bits >= 32 {
-                entries[out] = pending as u32;
-                out += 1;
-                pending >>= 32;
-                bits -= 32;
-            }
-        }
-        if bits > 0 {
-            entries[out] = pending as u32;
-            out += 1;
-        }
+        let out = pack_narrow(&mut entries);
         // One word of padding: an entry is read as the two words it starts in.
         entries.truncate(out);
         entries.push(0);
         entries.shrink_to_fit();
-    } else {
-        for (e, (entry, &code)) in entries.iter_mut().zip(&types).enumerate() {
-            *entry = entry_of(e, code, *entry);
+    }
+    PackedEdges { entries, large, narrow, max_string_name: string_names.max() }
+}
+
+avx2_twin! {
+    /// How many of `names` are `at_least` or more.
+    fn count_at_least(names: &[u32], at_least: u32) -> u64 {
+        names.iter().map(|&name| u64::from(name >= at_least)).sum()
+    }
+}
+
+avx2_twin! {
+    /// Replaces each name with its entry: the type code above the name, or above `aside` when the name is `aside`
+    /// or more (it then goes to `large`). No branch per edge, so that the loop is vectorized.
+    fn make_entries(
+        entries: &mut [u32],
+        types: &[u8],
+        name_bits: u32,
+        aside: u32,
+        large: &mut Vec<(EdgeIndex, u32)>,
+    ) -> StringNames {
+        let string_named: u32 = (0..16u8)
+            .filter(|&code| EdgeType::from_code(code).has_string_name())
+            .fold(0, |mask, code| mask | 1 << code);
+        let mut seen = StringNames::default();
+        // A block at a time, so that a block with a name to set aside is still in the cache when it is looked for.
+        const BLOCK: usize = 1 << 12;
+        for (block, (entries, types)) in entries.chunks_mut(BLOCK).zip(types.chunks(BLOCK)).enumerate() {
+            if entries.iter().fold(false, |any, &name| any | (name >= aside)) {
+                let first = block * BLOCK;
+                let names = entries.iter().enumerate().filter(|&(_, &name)| name >= aside);
+                large.extend(names.map(|(i, &name)| ((first + i) as EdgeIndex, name)));
+            }
+            for (entry, &code) in entries.iter_mut().zip(types) {
+                let (code, name) = (u32::from(code), *entry);
+                let named = (string_named >> (code & 15) & 1).wrapping_neg();
+                seen.max = seen.max.max(name & named);
+                seen.any |= named;
+                *entry = code << name_bits | name.min(aside);
+            }
+        }
+        seen
+    }
+}
+
+/// Packs the 24-bit entries end to end, in place and front to back (each is read before anything is written at
+/// or past it); returns how many words they take.
+fn pack_narrow(entries: &mut [u32]) -> usize {
+    // Four entries make three words.
+    let groups = entries.len() / 4;
+    for g in 0..groups {
+        let x: [u32; 4] = entries[4 * g..4 * g + 4].try_into().expect("four entries");
+        let words: &mut [u32; 3] = (&mut entries[3 * g..3 * g + 3]).try_into().expect("three words");
+        *words = [x[0] | x[1] << 24, x[1] >> 8 | x[2] << 16, x[2] >> 16 | x[3] << 8];
+    }
+    let (mut pending, mut bits, mut out) = (0u64, 0u32, 3 * groups);
+    for e in 4 * groups..entries.len() {
+        pending |= (entries[e] as u64) << bits;
+        bits += 24;
+        if bits >= 32 {
+            entries[out] = pending as u32;
+            out += 1;
+            pending >>= 32;
+            bits -= 32;
         }
     }
-    PackedEdges { entries, large, narrow, max_string_name }
+    if bits > 0 {
+        entries[out] = pending as u32;
+        out += 1;
+    }
+    out
+}
+
+/// The largest name of an edge whose type takes a string name, if there is such an edge.
+#[derive(Default)]
+struct StringNames {
+    max: u32,
+    /// All ones once there is one.
+    any: u32,
+}
+
+impl StringNames {
+    fn max(&self) -> Option<u32> {
+        (self.any != 0).then_some(self.max)
+    }
 }
 
 impl PackedEdges {
