@@ -325,21 +325,20 @@ impl Listed {
         for w in (2..=explored).rev() {
             let mut s = semi[w];
             for &v in &preds[best[w - 1] as usize..best[w] as usize] {
-                // eval(v): the smallest semidominator on the forest path from v up to (not including) its tree root.
-                let mut u = v as usize;
-                while ancestor[u] as usize > w {
-                    compress_stack.push(u as u32);
-                    u = ancestor[u] as usize;
+                // eval(v): the smallest semidominator on the forest path from v up to (not including) its tree root,
+                // compressing the path. Most paths have at most one step, taken without a branch: when v is a
+                // tree root (its `ancestor` is not linked, so not above w), the step reads v itself and changes
+                // nothing.
+                let v = v as usize;
+                let a = ancestor[v] as usize;
+                let step = if a > w { a } else { v };
+                if ancestor[step] as usize > w {
+                    compress(&mut ancestor, best, &mut compress_stack, step, w);
                 }
-                while let Some(x) = compress_stack.pop() {
-                    let x = x as usize;
-                    let a = ancestor[x] as usize;
-                    if best[a] < best[x] {
-                        best[x] = best[a];
-                    }
-                    ancestor[x] = ancestor[a];
-                }
-                s = s.min(best[v as usize]);
+                let b = best[v].min(best[step]);
+                best[v] = b;
+                ancestor[v] = ancestor[step];
+                s = s.min(b);
             }
             semi[w] = s;
             best[w] = s;
@@ -379,6 +378,27 @@ impl Listed {
         vertex.truncate(count);
         // Three arrays for later passes, their pages in memory already.
         Dominators { idom, preorder: vertex, unreachable: n as u32 - reached, spare: vec![upper, semi, parent] }
+    }
+}
+
+/// Compresses the forest path from `v` (linked, and so is its ancestor) up to its tree root (the first vertex not
+/// above `w`): every vertex on it then has the root as its ancestor, and the smallest semidominator on the path to
+/// it. Out of line: the semidominator loop needs it for few lookups (at 324 MiB, 11.4 M lookups make 8.6 M steps,
+/// 6.5 M of them the first step of a lookup, which the loop takes itself).
+#[inline(never)]
+fn compress(ancestor: &mut [u32], best: &mut [u32], stack: &mut Vec<u32>, v: usize, w: usize) {
+    let mut u = v;
+    while ancestor[u] as usize > w {
+        stack.push(u as u32);
+        u = ancestor[u] as usize;
+    }
+    while let Some(x) = stack.pop() {
+        let x = x as usize;
+        let a = ancestor[x] as usize;
+        if best[a] < best[x] {
+            best[x] = best[a];
+        }
+        ancestor[x] = ancestor[a];
     }
 }
 
