@@ -13,6 +13,31 @@ pub(crate) fn join<A: Send, B>(parallel: bool, a: impl FnOnce() -> A + Send, b: 
     })
 }
 
+/// [`join`], with `b` started only once `a`'s thread runs: for a `b` that maps or unmaps pages (`madvise`), which
+/// holds the address-space lock that a new thread waits for to map its signal stack (at 324 MiB, the DFS started
+/// 13 ms late while the pages of its arrays were mapped beside it).
+pub(crate) fn join_after_start<A: Send, B>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B,
+) -> (A, B) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let started = AtomicBool::new(false);
+    join(
+        parallel,
+        || {
+            started.store(true, Ordering::Release);
+            a()
+        },
+        || {
+            while parallel && !started.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+            b()
+        },
+    )
+}
+
 /// Memory one pass gives back for a pass beside it to take: the giver counts the bytes it frees, the taker waits
 /// until enough has been freed before it allocates, so that the two side by side stay under the giver's peak.
 pub(crate) struct Handover {

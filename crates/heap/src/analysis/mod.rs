@@ -19,7 +19,7 @@ pub mod weakmap;
 use crate::pages::Region;
 use crate::sizes::CompactSizes;
 use crate::snapshot::{HeapSnapshot, NodeIndex};
-use crate::threads::{join, Handover};
+use crate::threads::{join, join_after_start, Handover};
 use bits::BitVec;
 pub use distances::{BASE_SYSTEM_DISTANCE, NO_DISTANCE};
 use dominators::{DominatorTree, FlowGraph};
@@ -82,7 +82,7 @@ impl Analysis {
         // stop at each one.
         let dfs_memory = dominators::DfsMemory::new(snapshot.node_count());
         let regions = dfs_memory.regions();
-        let (numbered, distance) = join(
+        let (numbered, distance) = join_after_start(
             parallel,
             || dominators::number_nodes_in(&graph, root, dfs_memory),
             || {
@@ -191,7 +191,7 @@ pub fn release(snapshot: HeapSnapshot, analysis: Analysis) {
     // after without being read.
     let discard =
         |regions: Vec<(usize, &Region)>| regions.into_iter().for_each(|(_, region)| unsafe { region.discard() });
-    join(true, || discard(odds), || discard(evens));
+    join_after_start(true, || discard(odds), || discard(evens));
     drop((snapshot, analysis));
 }
 
