@@ -24,6 +24,24 @@ impl<T> Slots<'_, T> {
         self.slots.get_mut(first..first.checked_add(records)?)
     }
 
+    /// Sets the slot of `record`, unless `value` is the default, which the slot holds already (the columns start
+    /// out zeroed, and a page never written is never mapped); says whether the piece has the slot.
+    #[inline(always)]
+    fn set_unless_default(&mut self, record: usize, value: T) -> bool
+    where
+        T: Default + PartialEq,
+    {
+        match self.slots.get_mut(record.wrapping_sub(self.skip)) {
+            Some(slot) => {
+                if value != T::default() {
+                    *slot = value;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     #[inline(always)]
     fn set(&mut self, record: usize, value: T) -> bool {
         match self.slots.get_mut(record.wrapping_sub(self.skip)) {
@@ -133,6 +151,8 @@ pub(crate) struct NodeColumns<'a> {
     roles: Vec<NodeRole>,
     type_map: Vec<u8>,
     snap: &'a mut HeapSnapshot,
+    /// Whether a trace node id was not 0 (else the column is dropped).
+    traced: bool,
 }
 
 impl<'a> NodeColumns<'a> {
@@ -150,7 +170,7 @@ impl<'a> NodeColumns<'a> {
         snap.first_edge.truncate(records);
         snap.node_trace_id = if trace { vec![0; records] } else { Vec::new() };
         snap.node_detachedness = if detached { vec![0; records] } else { Vec::new() };
-        NodeColumns { roles: layout.node_roles.clone(), type_map: layout.node_type_map.clone(), snap }
+        NodeColumns { roles: layout.node_roles.clone(), type_map: layout.node_type_map.clone(), snap, traced: false }
     }
 
     fn grow_to(&mut self, records: usize) {
@@ -194,7 +214,7 @@ impl<'a> NodeColumns<'a> {
             )));
         }
         snap.first_edge.push(total as u32);
-        if snap.node_trace_id.iter().all(|&t| t == 0) {
+        if !self.traced {
             snap.node_trace_id = Vec::new();
         }
         Ok(())
@@ -207,7 +227,16 @@ pub(crate) struct NodePiece<'a> {
     first_record: usize,
     at: Position,
     slots: NodeSlots<'a>,
+    done: NodesDone,
+}
+
+/// What a node piece found that the columns do not say.
+#[derive(Default)]
+pub(crate) struct NodesDone {
+    /// Self sizes of 4 GiB and more.
     large_sizes: Vec<(NodeIndex, u64)>,
+    /// Whether a trace node id was not 0.
+    traced: bool,
 }
 
 /// A node piece's share of each column.
@@ -267,8 +296,13 @@ impl NodePiece<'_> {
             let (Some(&code), Some(name), Some(id), Some(size), Some(edge_count), Some(trace_id)) = fields else {
                 return r;
             };
-            (types[r], names[r], ids[r], sizes[r], edge_counts[r], trace_ids[r]) =
-                (code, name, id, size, edge_count, trace_id);
+            (types[r], names[r], ids[r], sizes[r], edge_counts[r]) = (code, name, id, size, edge_count);
+            // Without allocation tracking every trace node id is 0: its column's pages are then never written
+            // (nor mapped), and it is dropped at the end.
+            if trace_id != 0 {
+                trace_ids[r] = trace_id;
+                self.done.traced = true;
+            }
             if FIELDS == 7 {
                 detachedness[r] = record[6].min(255) as u8;
             }
@@ -278,8 +312,7 @@ impl NodePiece<'_> {
 }
 
 impl Piece for NodePiece<'_> {
-    /// Self sizes of 4 GiB and more.
-    type Done = Vec<(NodeIndex, u64)>;
+    type Done = NodesDone;
 
     #[inline(always)]
     fn put(&mut self, v: u64) -> bool {
@@ -296,13 +329,16 @@ impl Piece for NodePiece<'_> {
                 _ => {
                     let stored = slots.sizes.set(k, u32::MAX);
                     if stored {
-                        self.large_sizes.push(((self.first_record + k) as NodeIndex, v));
+                        self.done.large_sizes.push(((self.first_record + k) as NodeIndex, v));
                     }
                     stored
                 }
             },
             NodeRole::EdgeCount => u32::try_from(v).is_ok_and(|v| slots.edge_counts.set(k, v)),
-            NodeRole::TraceNodeId => u32::try_from(v).is_ok_and(|v| slots.trace_ids.set(k, v)),
+            NodeRole::TraceNodeId => u32::try_from(v).is_ok_and(|v| {
+                self.done.traced |= v != 0;
+                slots.trace_ids.set_unless_default(k, v)
+            }),
             NodeRole::Detachedness => slots.detachedness.set(k, v.min(255) as u8),
             NodeRole::Ignored => true,
         };
@@ -333,12 +369,12 @@ impl Piece for NodePiece<'_> {
     }
 
     fn done(self) -> (u64, Self::Done) {
-        (self.at.count, self.large_sizes)
+        (self.at.count, self.done)
     }
 }
 
 impl Target for NodeColumns<'_> {
-    type Done = Vec<(NodeIndex, u64)>;
+    type Done = NodesDone;
     type Piece<'p>
         = NodePiece<'p>
     where
@@ -373,7 +409,7 @@ impl Target for NodeColumns<'_> {
             first_record: (index / stride as u64) as usize,
             at: Position::at(index, stride),
             slots,
-            large_sizes: Vec::new(),
+            done: NodesDone::default(),
         };
         let a = piece(first, NodeSlots { types, names, ids, sizes, edge_counts, trace_ids, detachedness });
         let b = second.map(|second| {
@@ -391,10 +427,11 @@ impl Target for NodeColumns<'_> {
         (a, b)
     }
 
-    fn commit(&mut self, large_sizes: Self::Done) {
-        for (node, size) in large_sizes {
+    fn commit(&mut self, done: Self::Done) {
+        for (node, size) in done.large_sizes {
             self.snap.self_sizes.keep_large(node, size);
         }
+        self.traced |= done.traced;
     }
 
     fn put_exact(&mut self, index: u64, v: u64) -> Result<(), String> {
@@ -417,7 +454,10 @@ impl Target for NodeColumns<'_> {
                 snap.first_edge[record] = u32::try_from(v)
                     .map_err(|_| format!("node {record} has {v} edges; at most 2^32 - 1 are supported"))?;
             }
-            NodeRole::TraceNodeId => snap.node_trace_id[record] = to_u32(v, "trace_node_id")?,
+            NodeRole::TraceNodeId => {
+                snap.node_trace_id[record] = to_u32(v, "trace_node_id")?;
+                self.traced |= v != 0;
+            }
             NodeRole::Detachedness => snap.node_detachedness[record] = v.min(255) as u8,
             NodeRole::Ignored => {}
         }

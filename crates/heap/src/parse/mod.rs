@@ -473,11 +473,12 @@ mod tests {
     /// A valid snapshot of `nodes` random nodes with random edges, escaped strings, locations and sections the
     /// parser skips.
     fn synthetic_snapshot(nodes: usize, seed: u64) -> String {
-        synthetic_snapshot_with(nodes, seed, true)
+        synthetic_snapshot_with(nodes, seed, true, None)
     }
 
-    /// With `detachedness` false, the node layout of Node before 20 (six fields).
-    fn synthetic_snapshot_with(nodes: usize, mut seed: u64, detachedness: bool) -> String {
+    /// With `detachedness` false, the node layout of Node before 20 (six fields). With `traced`, that node has
+    /// trace node id 77 and every other node 0.
+    fn synthetic_snapshot_with(nodes: usize, mut seed: u64, detachedness: bool, traced: Option<usize>) -> String {
         let mut next = |bound: u64| {
             seed = xorshift(seed);
             seed % bound
@@ -488,7 +489,11 @@ mod tests {
             let count = next(6);
             edges += count;
             let size = if next(50) == 0 { 5 << 30 } else { next(100_000) };
-            let fields = [next(14), next(strings), 2 * n as u64 + 1, size, count, next(3), next(3)];
+            let trace = match traced {
+                Some(node) => u64::from(node == n) * 77,
+                None => next(3),
+            };
+            let fields = [next(14), next(strings), 2 * n as u64 + 1, size, count, trace, next(3)];
             let fields = &fields[..if detachedness { 7 } else { 6 }];
             node_text.push(fields.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(","));
             for _ in 0..count {
@@ -548,6 +553,28 @@ mod tests {
         }
     }
 
+    /// Trace node ids are kept when one is not 0, whichever scanner reads it (at the start of the array, in its
+    /// middle, at its end), and dropped when all are 0.
+    #[test]
+    fn trace_node_ids_kept_only_when_one_is_not_0() {
+        for traced in [Some(0), Some(2500), Some(4999), None] {
+            let text = synthetic_snapshot_with(5000, 3, true, Some(traced.unwrap_or(usize::MAX)));
+            let lexers = Kernel::all().into_iter().map(|kernel| (100, 200, kernel));
+            for (fast_min, parallel_min, kernel) in
+                [(usize::MAX, usize::MAX, Kernel::Portable)].into_iter().chain(lexers)
+            {
+                let lexer = Lexer::with_sizes(ReadInput::new(text.as_bytes()), fast_min, parallel_min, kernel);
+                let snapshot = Parser::with_lexer(lexer).run().expect("valid");
+                let case = format!("node {traced:?} traced, {kernel:?} from {fast_min} bytes");
+                assert_eq!(snapshot.node_trace_id.is_empty(), traced.is_none(), "{case}");
+                if let Some(node) = traced {
+                    let ids = (0..5000).map(|n| snapshot.trace_node_id(n));
+                    assert!(ids.enumerate().all(|(n, id)| id == if n == node { 77 } else { 0 }), "{case}");
+                }
+            }
+        }
+    }
+
     /// The stretches handed back follow each other from the start, page-aligned, and the snapshot is the one
     /// read without giving anything back.
     #[test]
@@ -589,7 +616,7 @@ mod tests {
         ];
         let mut seed = 0x0DD_BA11u64;
         for detachedness in [true, false] {
-            let text = synthetic_snapshot_with(2000, seed, detachedness);
+            let text = synthetic_snapshot_with(2000, seed, detachedness, None);
             let stride = |array| match array {
                 "nodes" => {
                     if detachedness {
