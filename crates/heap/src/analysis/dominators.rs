@@ -457,9 +457,19 @@ const PREFETCH_EDGES: usize = 16;
 /// Retained size: own size plus everything dominated, summed up the tree in reverse preorder. Made in `memory`
 /// (a spare array of the dominator pass, or an empty vector for fresh memory).
 pub fn retained_sizes(dominators: &Dominators, shallow: &CompactSizes, memory: Vec<u32>) -> CompactSizes {
+    retained_sizes_of(&dominators.idom, &dominators.preorder, shallow, memory)
+}
+
+/// [`retained_sizes`] from the dominator pass's `idom` and `preorder`.
+pub(crate) fn retained_sizes_of(
+    idom: &[NodeIndex],
+    preorder: &[NodeIndex],
+    shallow: &CompactSizes,
+    memory: Vec<u32>,
+) -> CompactSizes {
     let mut retained = shallow.copy_into(memory);
-    for &node in dominators.preorder.iter().skip(1).rev() {
-        retained.add_to(dominators.idom[node as usize], node);
+    for &node in preorder.iter().skip(1).rev() {
+        retained.add_to(idom[node as usize], node);
     }
     retained
 }
@@ -472,15 +482,16 @@ pub struct DominatorTree {
 
 impl DominatorTree {
     pub fn build(idom: &[NodeIndex], root: NodeIndex) -> Self {
-        Self::build_in(idom, root, Vec::new())
+        Self::build_in(idom, root, Vec::new(), Vec::new())
     }
 
-    /// [`Self::build`], its offsets made in `memory` (a spare array of the dominator pass).
-    pub(crate) fn build_in(idom: &[NodeIndex], root: NodeIndex, memory: Vec<u32>) -> Self {
+    /// [`Self::build`], its offsets and children made in memory already mapped (arrays of the dominator pass that
+    /// are done with), instead of fresh memory.
+    pub(crate) fn build_in(idom: &[NodeIndex], root: NodeIndex, offsets: Vec<u32>, children: Vec<u32>) -> Self {
         let n = idom.len();
         // A counting sort that needs no cursor array: `first[d]` counts d's children, the running sum makes it the
         // end of d's list, and filling from the last node down moves it back to the start.
-        let mut first = memory;
+        let mut first = offsets;
         first.clear();
         first.resize(n + 1, 0);
         for (node, &d) in idom.iter().enumerate() {
@@ -493,7 +504,9 @@ impl DominatorTree {
             total += *slot;
             *slot = total;
         }
-        let mut children = vec![0; first[n] as usize];
+        let mut children = children;
+        children.clear();
+        children.resize(first[n] as usize, 0);
         for (node, &d) in idom.iter().enumerate().rev() {
             if node as NodeIndex != root {
                 first[d as usize] -= 1;

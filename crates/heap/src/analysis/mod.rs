@@ -113,11 +113,14 @@ impl Analysis {
         progress("computing sizes and class names");
         let mut spare_array = || doms.spare.pop().unwrap_or_default();
         let (sizes_memory, tree_memory, distance_memory) = (spare_array(), spare_array(), spare_array());
+        // The preorder is done with once the retained sizes are summed: the tree's children go in its memory.
+        let preorder = std::mem::take(&mut doms.preorder);
+        let idom = &doms.idom;
         let ((retained, dominator_tree), (distance, classes)) = join(
             parallel,
             || {
-                let retained = dominators::retained_sizes(&doms, &shallow, sizes_memory);
-                (retained, DominatorTree::build_in(&doms.idom, root, tree_memory))
+                let retained = dominators::retained_sizes_of(idom, &preorder, &shallow, sizes_memory);
+                (retained, DominatorTree::build_in(idom, root, tree_memory, preorder))
             },
             move || {
                 let distance = distance.widen_in(distance_memory);
@@ -125,7 +128,6 @@ impl Analysis {
                 (distance, ClassNames::compute_in(snapshot, &detached, Some(definitions), spare))
             },
         );
-        drop(doms.preorder);
         let total_size = retained.get(root) + snapshot.info.extra_native_bytes;
         Analysis {
             shallow,

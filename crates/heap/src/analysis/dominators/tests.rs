@@ -384,7 +384,7 @@ proptest! {
         let spare = |fill: u32| if n % 2 == 0 { vec![fill; n + 1] } else { Vec::new() };
         let retained = retained_sizes(&d, &CompactSizes::from_sizes(&sizes), spare(u32::MAX));
         prop_assert_eq!(retained.get(0), sizes.iter().sum::<u64>());
-        let tree = DominatorTree::build_in(&d.idom, 0, spare(7));
+        let tree = DominatorTree::build_in(&d.idom, 0, spare(7), spare(9));
         let mut listed = 0;
         for v in 0..n {
             let children = tree.children(v as u32);
