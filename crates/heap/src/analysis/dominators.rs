@@ -41,19 +41,10 @@ pub struct Dominators {
     pub(crate) spare: Vec<Vec<u32>>,
 }
 
-/// The DFS over essential edges, iterative. Per node its DFS number; per DFS number its node, DFS parent, the
-/// smallest retainer numbered below it (the parent at first), and its count of retainers numbered above it. The
-/// next edge to explore is kept only for the vertices on the current path, in a stack: the others are either done
-/// or not reached yet.
+/// The DFS over essential edges, iterative, in its arrays (see [`DfsMemory`]).
 struct Dfs<'g, 'a> {
     graph: &'g FlowGraph<'a>,
-    number: Vec<u32>,
-    vertex: Vec<u32>,
-    parent: Vec<u32>,
-    semi: Vec<u32>,
-    upper: Vec<u32>,
-    /// The next edge of each vertex on the path from the start to the vertex at hand (not included).
-    path: Vec<u32>,
+    arrays: DfsMemory,
     count: u32,
 }
 
@@ -63,17 +54,17 @@ impl Dfs<'_, '_> {
         let mut k = self.number_node(start, start_parent);
         let mut edge = graph.first_edge[start as usize];
         loop {
-            let end = graph.first_edge[self.vertex[k as usize] as usize + 1];
+            let end = graph.first_edge[self.arrays.vertex[k as usize] as usize + 1];
             let mut child = None;
             while edge < end {
                 let e = edge as usize;
                 edge += 1;
                 if let Some(&ahead) = graph.edge_to.get(e + PREFETCH_EDGES) {
-                    prefetch(&self.number, ahead as usize);
+                    prefetch(&self.arrays.number, ahead as usize);
                     prefetch(graph.first_edge, ahead as usize);
                 }
                 if let Some(&near) = graph.edge_to.get(e + PREFETCH_EDGES / 2) {
-                    if self.number[near as usize] == 0 {
+                    if self.arrays.number[near as usize] == 0 {
                         let first = graph.first_edge[near as usize] as usize;
                         prefetch(graph.edge_to, first);
                     }
@@ -82,26 +73,26 @@ impl Dfs<'_, '_> {
                     continue;
                 }
                 let w = graph.edge_to[e];
-                let t = self.number[w as usize];
+                let t = self.arrays.number[w as usize];
                 if t == 0 {
                     child = Some((self.number_node(w, k), w));
                     break;
                 }
                 if t > k {
-                    if k < self.semi[t as usize] {
-                        self.semi[t as usize] = k;
+                    if k < self.arrays.semi[t as usize] {
+                        self.arrays.semi[t as usize] = k;
                     }
                 } else if t < k && t > 1 {
-                    self.upper[t as usize] += 1;
+                    self.arrays.upper[t as usize] += 1;
                 }
             }
             match child {
                 Some((number, node)) => {
-                    self.path.push(edge);
+                    self.arrays.path.push(edge);
                     (k, edge) = (number, graph.first_edge[node as usize]);
                 }
-                None => match self.path.pop() {
-                    Some(next) => (k, edge) = (self.parent[k as usize], next),
+                None => match self.arrays.path.pop() {
+                    Some(next) => (k, edge) = (self.arrays.parent[k as usize], next),
                     None => return,
                 },
             }
@@ -112,10 +103,10 @@ impl Dfs<'_, '_> {
     fn number_node(&mut self, node: NodeIndex, parent: u32) -> u32 {
         self.count += 1;
         let c = self.count as usize;
-        self.number[node as usize] = self.count;
-        self.vertex[c] = node;
-        self.parent[c] = parent;
-        self.semi[c] = parent;
+        self.arrays.number[node as usize] = self.count;
+        self.arrays.vertex[c] = node;
+        self.arrays.parent[c] = parent;
+        self.arrays.semi[c] = parent;
         self.count
     }
 }
@@ -149,17 +140,20 @@ pub struct Numbered<'g, 'a> {
 }
 
 /// The DFS's working arrays, made before it starts so that another thread can have their pages mapped while it
-/// runs ([`DfsMemory::populate`]).
+/// runs ([`DfsMemory::populate`]). Per node its DFS number; per DFS number its node, DFS parent, the smallest
+/// retainer numbered below it (the parent at first), and its count of retainers numbered above it.
 pub struct DfsMemory {
-    /// Empty, with room for a DFS number per node and one more slot (see `Listed::forest`): made here too, so that
-    /// the DFS's thread allocates nothing (a fresh mapping would wait for the lock that mapping the pages holds).
+    /// Made empty, with room for a DFS number per node and one more slot (see `Listed::forest`), and filled with
+    /// zeros as the DFS starts: made here too, so that the DFS's thread allocates nothing (a fresh mapping would
+    /// wait for the lock that mapping the pages holds).
     number: Vec<u32>,
     vertex: Vec<u32>,
     parent: Vec<u32>,
     semi: Vec<u32>,
     upper: Vec<u32>,
-    /// The DFS's path, which grows as deep as the DFS goes: under 2^16 vertices at 324 MiB, under 2^18 at 1.1 GiB
-    /// (the benchmark's leaks are long linked lists), against an array of 4 bytes per node before.
+    /// The next edge to explore of each vertex on the path from the start to the vertex at hand (not included):
+    /// the other vertices are done or not reached yet. It grows as deep as the DFS goes: under 2^16 vertices at
+    /// 324 MiB, under 2^18 at 1.1 GiB (the benchmark's leaks are long linked lists).
     path: Vec<u32>,
 }
 
@@ -204,12 +198,12 @@ pub fn number_nodes_in<'g, 'a>(graph: &'g FlowGraph<'a>, root: NodeIndex, memory
     // `number` is read before it is written; filled here, its pages are written once instead of being mapped to the
     // shared zero page on the first read and copied on the first write (a second fault, and a TLB flush on every
     // core: 3,400 fewer page faults and ~60 ms less CPU at 324 MiB).
-    let DfsMemory { mut number, vertex, parent, semi, upper, path } = memory;
-    number.resize(n, 0u32);
-    let mut dfs = Dfs { graph, number, vertex, parent, semi, upper, path, count: 0 };
+    let mut arrays = memory;
+    arrays.number.resize(n, 0u32);
+    let mut dfs = Dfs { graph, arrays, count: 0 };
     dfs.explore(root, 0);
     let reached = dfs.count;
-    if (dfs.count as usize) < n {
+    if reached < n as u32 {
         // Nodes with at least one essential retainer; the others are explored from the root (DevTools'
         // orphans). Only needed, and so only computed, when the root does not reach everything.
         let mut has_retainer = BitVec::new(n);
@@ -219,12 +213,12 @@ pub fn number_nodes_in<'g, 'a>(graph: &'g FlowGraph<'a>, root: NodeIndex, memory
             }
         }
         for v in 0..n as NodeIndex {
-            if dfs.number[v as usize] == 0 && !has_retainer.get(v as usize) {
+            if dfs.arrays.number[v as usize] == 0 && !has_retainer.get(v as usize) {
                 dfs.explore(v, 1);
             }
         }
     }
-    let Dfs { mut number, mut vertex, parent, semi, upper, mut count, .. } = dfs;
+    let Dfs { arrays: DfsMemory { mut number, mut vertex, parent, semi, upper, .. }, mut count, .. } = dfs;
     let explored = count as usize;
     // Members of unreachable cliques: numbered (they are in the preorder) but not explored.
     for v in 0..n as NodeIndex {
@@ -469,12 +463,7 @@ const PREFETCH_EDGES: usize = 16;
 
 /// Retained size: own size plus everything dominated, summed up the tree in reverse preorder. Made in `memory`
 /// (a spare array of the dominator pass, or an empty vector for fresh memory).
-pub fn retained_sizes(dominators: &Dominators, shallow: &CompactSizes, memory: Vec<u32>) -> CompactSizes {
-    retained_sizes_of(&dominators.idom, &dominators.preorder, shallow, memory)
-}
-
-/// [`retained_sizes`] from the dominator pass's `idom` and `preorder`.
-pub(crate) fn retained_sizes_of(
+pub fn retained_sizes(
     idom: &[NodeIndex],
     preorder: &[NodeIndex],
     shallow: &CompactSizes,

@@ -119,7 +119,7 @@ impl Analysis {
         let ((retained, dominator_tree), (distance, classes)) = join(
             parallel,
             || {
-                let retained = dominators::retained_sizes_of(idom, &preorder, &shallow, sizes_memory);
+                let retained = dominators::retained_sizes(idom, &preorder, &shallow, sizes_memory);
                 (retained, DominatorTree::build_in(idom, root, tree_memory, preorder))
             },
             move || {

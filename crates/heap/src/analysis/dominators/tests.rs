@@ -312,7 +312,7 @@ fn unreachable_nodes_hang_under_the_root() {
     assert_eq!(d.idom[6], 0);
     assert_eq!(d.preorder.len(), 8, "every node is numbered");
     let sizes = vec![0, 10, 20, 30, 40, 50, 60, 70];
-    let retained = retained_sizes(&d, &CompactSizes::from_sizes(&sizes), Vec::new());
+    let retained = retained_sizes(&d.idom, &d.preorder, &CompactSizes::from_sizes(&sizes), Vec::new());
     assert_eq!(retained.get(0), sizes.iter().sum::<u64>(), "the root retains everything");
     assert_eq!(retained.get(1), 30);
 }
@@ -335,7 +335,7 @@ fn deep_chains_do_not_overflow_the_stack() {
     let g = Graph::new(n, &edges);
     let d = g.dominators();
     assert!(d.idom.iter().enumerate().skip(1).all(|(i, &p)| p as usize == i - 1));
-    let retained = retained_sizes(&d, &CompactSizes::from_sizes(&vec![1; n]), Vec::new());
+    let retained = retained_sizes(&d.idom, &d.preorder, &CompactSizes::from_sizes(&vec![1; n]), Vec::new());
     assert_eq!(retained.get(0), n as u64);
     assert_eq!(retained.get((n - 1) as NodeIndex), 1);
 }
@@ -382,7 +382,7 @@ proptest! {
         let sizes: Vec<u64> = (0..n as u64).map(|i| i * 7 + 1).collect();
         // Made in spare memory holding other values (as the analysis does with the pass's arrays), or fresh.
         let spare = |fill: u32| if n % 2 == 0 { vec![fill; n + 1] } else { Vec::new() };
-        let retained = retained_sizes(&d, &CompactSizes::from_sizes(&sizes), spare(u32::MAX));
+        let retained = retained_sizes(&d.idom, &d.preorder, &CompactSizes::from_sizes(&sizes), spare(u32::MAX));
         prop_assert_eq!(retained.get(0), sizes.iter().sum::<u64>());
         let tree = DominatorTree::build_in(&d.idom, 0, spare(7), spare(9));
         let mut listed = 0;
