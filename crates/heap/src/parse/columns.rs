@@ -24,33 +24,32 @@ impl<T> Slots<'_, T> {
         self.slots.get_mut(first..first.checked_add(records)?)
     }
 
-    /// Sets the slot of `record`, unless `value` is the default, which the slot holds already (the columns start
-    /// out zeroed, and a page never written is never mapped); says whether the piece has the slot.
+    /// The slot of `record`, if the piece has it.
+    #[inline(always)]
+    fn slot(&mut self, record: usize) -> Option<&mut T> {
+        self.slots.get_mut(record.wrapping_sub(self.skip))
+    }
+
+    /// Sets the slot of `record`; says whether the piece has the slot.
+    #[inline(always)]
+    fn set(&mut self, record: usize, value: T) -> bool {
+        let Some(slot) = self.slot(record) else { return false };
+        *slot = value;
+        true
+    }
+
+    /// [`Slots::set`], except that a default `value` is not written: the slot holds it already (the columns start
+    /// out zeroed, and a page never written is never mapped).
     #[inline(always)]
     fn set_unless_default(&mut self, record: usize, value: T) -> bool
     where
         T: Default + PartialEq,
     {
-        match self.slots.get_mut(record.wrapping_sub(self.skip)) {
-            Some(slot) => {
-                if value != T::default() {
-                    *slot = value;
-                }
-                true
-            }
-            None => false,
+        let Some(slot) = self.slot(record) else { return false };
+        if value != T::default() {
+            *slot = value;
         }
-    }
-
-    #[inline(always)]
-    fn set(&mut self, record: usize, value: T) -> bool {
-        match self.slots.get_mut(record.wrapping_sub(self.skip)) {
-            Some(slot) => {
-                *slot = value;
-                true
-            }
-            None => false,
-        }
+        true
     }
 }
 
