@@ -209,7 +209,7 @@ fn search<D: DistanceStore>(
 ) -> D {
     let n = snapshot.node_count();
     let mut distance = D::unreached(n);
-    let mut queue: Vec<NodeIndex> = Vec::with_capacity(n);
+    let mut queue: Vec<NodeIndex> = Vec::new();
     let mut pending_pairs = vec![false; weakmaps.pair_count()];
     for &root in user_roots {
         distance.set(root, 1);
@@ -238,6 +238,12 @@ fn bfs(
     const EDGES_AHEAD: usize = 8;
     let mut head = 0;
     while head < queue.len() {
+        if head >= super::FIFO_COMPACT_AT && 2 * head >= queue.len() {
+            // Only the unexplored part is kept: the queue's memory is then about twice the widest level, not four
+            // bytes for every node reached (15 MB of fresh pages at 324 MiB, on the thread the DFS waits for).
+            queue.drain(..head);
+            head = 0;
+        }
         let node = queue[head];
         head += 1;
         if let Some(&ahead) = queue.as_slice().get(head + NODES_AHEAD) {

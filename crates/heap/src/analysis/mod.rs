@@ -197,6 +197,11 @@ pub fn release(snapshot: HeapSnapshot, analysis: Analysis) {
     drop((snapshot, analysis));
 }
 
+/// How many explored nodes a first-in-first-out queue (a vector and the index of its next node) holds before they
+/// are cut off: at least this many, and at least as many as are left to explore (so each node moves once on
+/// average).
+pub(crate) const FIFO_COMPACT_AT: usize = if cfg!(test) { 8 } else { 1 << 14 };
+
 /// Starts loading `slice[index]` into the cache, if it exists.
 #[inline(always)]
 pub(crate) fn prefetch<T>(slice: &[T], index: usize) {

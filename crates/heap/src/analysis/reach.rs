@@ -100,6 +100,11 @@ impl<F: Fn(EdgeIndex) -> bool> Explorer<'_, F> {
         let snapshot = self.snapshot;
         let mut next = 0;
         loop {
+            if next >= super::FIFO_COMPACT_AT && 2 * next >= queue.len() {
+                // The explored part goes, so that the queue does not grow by four bytes for every node reached.
+                queue.drain(..next);
+                next = 0;
+            }
             let Some(&node) = queue.get(next) else {
                 match self.work.take(self.threads) {
                     Some(batch) => (queue, next) = (batch, 0),
