@@ -7,7 +7,7 @@ use super::meta::{EdgeRole, Layout, NodeRole};
 use super::target::{Piece, Target};
 use super::to_u32;
 use crate::error::ParseError;
-use crate::snapshot::{HeapSnapshot, NodeIndex};
+use crate::snapshot::{HeapSnapshot, NodeIndex, NARROW_NAME_ASIDE};
 
 /// A piece's share of one column: its record `k` (counted from the record it starts in) is `slots[k - skip]`,
 /// `skip` being 1 when that first record's field belongs to the piece before.
@@ -470,9 +470,26 @@ pub(crate) struct EdgeColumns<'a> {
     roles: Vec<EdgeRole>,
     type_map: Vec<u8>,
     node_stride: ExactDivisor,
-    max_target: u64,
+    done: EdgesDone,
     types: &'a mut Vec<u8>,
     snap: &'a mut HeapSnapshot,
+}
+
+/// What the edge columns found beyond the values in place.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EdgesDone {
+    /// The largest target node.
+    pub(crate) max_target: u64,
+    /// How many names are too large for a narrow entry: counted as they are read, for the packing to choose its
+    /// layout without a pass of its own over the names.
+    pub(crate) long_names: u64,
+}
+
+impl EdgesDone {
+    fn add(&mut self, other: EdgesDone) {
+        self.max_target = self.max_target.max(other.max_target);
+        self.long_names += other.long_names;
+    }
 }
 
 impl<'a> EdgeColumns<'a> {
@@ -486,20 +503,20 @@ impl<'a> EdgeColumns<'a> {
             roles: layout.edge_roles.clone(),
             type_map: layout.edge_type_map.clone(),
             node_stride: ExactDivisor::new(layout.node_roles.len() as u64),
-            max_target: 0,
+            done: EdgesDone::default(),
             types,
             snap,
         }
     }
 
-    /// Checks and completes the columns once the array held `count` numbers; returns the largest target node seen,
-    /// for the range check once the node count is known.
-    pub(crate) fn finish(self, count: u64) -> Result<u64, ParseError> {
+    /// Checks and completes the columns once the array held `count` numbers; returns the largest target node seen
+    /// (for the range check once the node count is known) and the count of long names.
+    pub(crate) fn finish(self, count: u64) -> Result<EdgesDone, ParseError> {
         let records = whole_records(count, self.roles.len(), ["edges", "edge fields", "edge_fields"])?;
         cut(self.types, records);
         cut(&mut self.snap.edge_type_and_name, records);
         cut(&mut self.snap.edge_to, records);
-        Ok(self.max_target)
+        Ok(self.done)
     }
 }
 
@@ -546,15 +563,14 @@ pub(crate) struct EdgePiece<'a> {
     type_map: &'a [u8],
     node_stride: ExactDivisor,
     at: Position,
-    max_target: u64,
+    done: EdgesDone,
     types: Slots<'a, u8>,
     names: Slots<'a, u32>,
     targets: Slots<'a, u32>,
 }
 
 impl Piece for EdgePiece<'_> {
-    /// The largest target node.
-    type Done = u64;
+    type Done = EdgesDone;
 
     #[inline(always)]
     fn put(&mut self, v: u64) -> bool {
@@ -564,10 +580,14 @@ impl Piece for EdgePiece<'_> {
                 Some(&code) => self.types.set(k, code),
                 None => false,
             },
-            EdgeRole::NameOrIndex => u32::try_from(v).is_ok_and(|v| self.names.set(k, v)),
+            EdgeRole::NameOrIndex => u32::try_from(v).is_ok_and(|v| {
+                let stored = self.names.set(k, v);
+                self.done.long_names += u64::from(stored && v >= NARROW_NAME_ASIDE);
+                stored
+            }),
             EdgeRole::ToNode => match self.node_stride.quotient(v) {
                 Some(node) if node <= u32::MAX as u64 => {
-                    self.max_target = self.max_target.max(node);
+                    self.done.max_target = self.done.max_target.max(node);
                     self.targets.set(k, node as u32)
                 }
                 _ => false,
@@ -602,7 +622,8 @@ impl Piece for EdgePiece<'_> {
                     break;
                 };
                 (*t, *n, *to) = (code, name, target as u32);
-                self.max_target = self.max_target.max(target);
+                self.done.max_target = self.done.max_target.max(target);
+                self.done.long_names += u64::from(name >= NARROW_NAME_ASIDE);
                 done += 1;
             }
             self.at.record += done;
@@ -612,13 +633,13 @@ impl Piece for EdgePiece<'_> {
         stored + self.put_each(&values[stored..])
     }
 
-    fn done(self) -> (u64, u64) {
-        (self.at.count, self.max_target)
+    fn done(self) -> (u64, EdgesDone) {
+        (self.at.count, self.done)
     }
 }
 
 impl Target for EdgeColumns<'_> {
-    type Done = u64;
+    type Done = EdgesDone;
     type Piece<'p>
         = EdgePiece<'p>
     where
@@ -638,7 +659,7 @@ impl Target for EdgeColumns<'_> {
             type_map,
             node_stride,
             at: Position::at(index, stride),
-            max_target: 0,
+            done: EdgesDone::default(),
             types,
             names,
             targets,
@@ -654,8 +675,8 @@ impl Target for EdgeColumns<'_> {
         (piece(first, types, names, targets), b)
     }
 
-    fn commit(&mut self, max_target: u64) {
-        self.max_target = self.max_target.max(max_target);
+    fn commit(&mut self, done: EdgesDone) {
+        self.done.add(done);
     }
 
     fn put_exact(&mut self, index: u64, v: u64) -> Result<(), String> {
@@ -674,14 +695,18 @@ impl Target for EdgeColumns<'_> {
                     format!("edge {record} has type {v}, but meta.edge_types lists only {}", self.type_map.len())
                 })?;
             }
-            EdgeRole::NameOrIndex => snap.edge_type_and_name[record] = to_u32(v, "edge name_or_index")?,
+            EdgeRole::NameOrIndex => {
+                let name = to_u32(v, "edge name_or_index")?;
+                snap.edge_type_and_name[record] = name;
+                self.done.long_names += u64::from(name >= NARROW_NAME_ASIDE);
+            }
             EdgeRole::ToNode => {
                 let node = self.node_stride.quotient(v).ok_or_else(|| {
                     let stride = self.node_stride.divisor();
                     format!("edge {record}: to_node {v} is not a multiple of the node field count {stride}")
                 })?;
                 snap.edge_to[record] = to_u32(node, "edge target")?;
-                self.max_target = self.max_target.max(node);
+                self.done.max_target = self.done.max_target.max(node);
             }
             EdgeRole::Ignored => {}
         }
@@ -714,7 +739,7 @@ mod tests {
     }
 
     use super::super::target::{Piece, Target};
-    use super::{EdgeColumns, NodeColumns};
+    use super::{EdgeColumns, EdgesDone, NodeColumns};
     use crate::snapshot::HeapSnapshot;
 
     /// Hands `values` to `target` as the lexer may: pieces of any length, two at a time, some cut short, and the
@@ -769,7 +794,10 @@ mod tests {
         let nodes: Vec<u64> = (0..count)
             .flat_map(|n| [n % 2, n * 3, 2 * n + 1, if n % 70 == 7 { (1 << 33) + n } else { n * 16 }, 2, n % 5, n % 3])
             .collect();
-        let edges: Vec<u64> = (0..2 * count).flat_map(|e| [e % 3, e * 5, (e * 7919 % count) * 7]).collect();
+        // One name in 50 too long for a narrow entry (`long` of them), counted by every piece and the exact path.
+        let name = |e: u64| if e % 50 == 3 { (1 << 20) + e } else { e * 5 };
+        let long = (0..2 * count).filter(|e| e % 50 == 3).count() as u64;
+        let edges: Vec<u64> = (0..2 * count).flat_map(|e| [e % 3, name(e), (e * 7919 % count) * 7]).collect();
         let columns = |seed: Option<u64>| {
             let mut snap = HeapSnapshot::default();
             let mut target = NodeColumns::new(&layout, &mut snap);
@@ -786,7 +814,8 @@ mod tests {
             let mut types = Vec::new();
             let mut target = EdgeColumns::new(&layout, &mut types, &mut snap);
             let n = feed(&mut target, &edges, seed.unwrap_or(1) ^ 0x5555);
-            assert_eq!(target.finish(n).expect("edges"), count - 1, "largest target");
+            let done = target.finish(n).expect("edges");
+            assert_eq!(done, EdgesDone { max_target: count - 1, long_names: long }, "largest target, long names");
             format!(
                 "{:?}",
                 (

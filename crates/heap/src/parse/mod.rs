@@ -255,16 +255,17 @@ impl<I: Input> Parser<I> {
         let mut columns =
             EdgeColumns::new(self.layout.as_ref().expect("layout known"), &mut self.edge_types, &mut self.snap);
         let count = self.lex.uint_array(&mut columns)?;
-        self.max_edge_target = columns.finish(count)?;
-        self.start_packing();
+        let done = columns.finish(count)?;
+        self.max_edge_target = done.max_target;
+        self.start_packing(done.long_names);
         Ok(())
     }
 
     /// Packs the edges' types into their name column on a thread of its own, while the parse goes on.
-    fn start_packing(&mut self) {
+    fn start_packing(&mut self, long_names: u64) {
         let names = std::mem::take(&mut self.snap.edge_type_and_name);
         let types = std::mem::take(&mut self.edge_types);
-        self.packing = Some(pack::Background::start(move || pack::pack_edges(names, types)));
+        self.packing = Some(pack::Background::start(move || pack::pack_edges(names, types, long_names)));
     }
 
     fn edges_from_raw(&mut self, raw: &[u64]) -> Result<(), ParseError> {
@@ -275,8 +276,9 @@ impl<I: Input> Parser<I> {
                 .put_exact(i as u64, v)
                 .map_err(|m| ParseError::Inconsistent(format!("`edges` array index {i}: {m}")))?;
         }
-        self.max_edge_target = columns.finish(raw.len() as u64)?;
-        self.start_packing();
+        let done = columns.finish(raw.len() as u64)?;
+        self.max_edge_target = done.max_target;
+        self.start_packing(done.long_names);
         Ok(())
     }
 
@@ -674,7 +676,7 @@ mod tests {
     fn narrow_entries_read_back_what_the_wide_ones_hold() {
         let boundaries = [0, 1, (1 << 20) - 2, (1 << 20) - 1, 1 << 20, (1 << 28) - 1, 1 << 28, u32::MAX];
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        for count in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33, 1000, 9000] {
+        for count in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33, 1000, 9000, 9003] {
             let edges: Vec<(u8, u32)> = (0..count)
                 .map(|_| {
                     seed = lexer::agreement::xorshift(seed);
