@@ -27,6 +27,11 @@ impl BitVec {
         self.words[i >> 6] |= 1 << (i & 63);
     }
 
+    /// The words holding the bits (bit `i` is bit `i % 64` of word `i / 64`).
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

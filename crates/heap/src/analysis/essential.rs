@@ -2,7 +2,7 @@
 
 use super::bits::BitVec;
 use super::weakmap::WeakMapNames;
-use crate::snapshot::{EdgeType, HeapSnapshot, NodeIndex};
+use crate::snapshot::{EdgeIndex, EdgeType, HeapSnapshot, NodeIndex};
 
 /// An edge does not retain if it is weak, a self edge, a shortcut from anything but the root, the WeakMap
 /// table's edge to a value (the key's edge is kept), or goes from a non-page-owned to a page-owned node
@@ -42,40 +42,37 @@ fn essential_edges_of(
     nodes: std::ops::Range<NodeIndex>,
     first_bit: usize,
 ) -> BitVec {
-    // Bit `edge - first_bit` for each edge from `first_bit` on.
-    let mut bits = BitVec::new(snapshot.edge_count() - first_bit);
+    // Bit `edge - first_bit` for each edge from `first_bit` on, a word at a time: an edge's bit is worked out
+    // without a branch (most edges count; the exceptions are not predictable), and only the WeakMap tables' edges
+    // need the names.
+    let mut words = vec![0u64; (snapshot.edge_count() - first_bit).div_ceil(64)];
     let root = snapshot.root();
+    let (weak, shortcut, internal) = (EdgeType::Weak as u8, EdgeType::Shortcut as u8, EdgeType::Internal as u8);
+    let check_pairs = !weakmaps.is_empty();
+    let page_words = page_owned.words();
     for node in nodes {
-        let node_id = snapshot.node_id(node);
-        let node_is_page = page_owned.get(node as usize);
-        for edge in snapshot.edges(node) {
-            let kind = snapshot.edge_type(edge);
-            if kind == EdgeType::Weak {
-                continue;
-            }
-            if kind == EdgeType::Internal {
-                if let Some(pair) = weakmaps.get(snapshot.edge_name_or_index(edge)) {
-                    if pair.table_id == node_id {
-                        continue;
-                    }
-                }
-            }
+        let (start, end) = (snapshot.first_edge[node as usize], snapshot.first_edge[node as usize + 1]);
+        // Edges of the root keep shortcuts and edges to page-owned nodes; those of a page-owned node have only
+        // page-owned targets, which they keep.
+        let strict = node != root;
+        let keep_owned = !strict || page_owned.get(node as usize);
+        for edge in start..end {
+            let code = snapshot.edge_type_code(edge);
             let target = snapshot.edge_target(edge);
-            if target == node {
-                continue;
-            }
-            if node != root {
-                if kind == EdgeType::Shortcut {
-                    continue;
-                }
-                if page_owned.get(target as usize) && !node_is_page {
-                    continue;
-                }
-            }
-            bits.set(edge as usize - first_bit);
+            let owned = page_words[target as usize >> 6] >> (target & 63) & 1 != 0;
+            let keep = (code != weak) & (target != node) & (!strict | (code != shortcut)) & (keep_owned | !owned);
+            let keep = keep && !(check_pairs && code == internal && is_table_edge(snapshot, weakmaps, node, edge));
+            let bit = edge as usize - first_bit;
+            words[bit >> 6] |= u64::from(keep) << (bit & 63);
         }
     }
-    bits
+    BitVec::from_words(words, snapshot.edge_count() - first_bit)
+}
+
+/// Whether internal `edge` (of `node`) is a WeakMap table's edge to a value, which does not count for retention.
+#[inline(never)]
+fn is_table_edge(snapshot: &HeapSnapshot, weakmaps: &WeakMapNames, node: NodeIndex, edge: EdgeIndex) -> bool {
+    weakmaps.get(snapshot.edge_name_or_index(edge)).is_some_and(|pair| pair.table_id == snapshot.node_id(node))
 }
 
 #[cfg(test)]

@@ -47,6 +47,11 @@ impl WeakMapNames {
         WeakMapNames { by_name }
     }
 
+    /// Whether the snapshot has no WeakMap pair edges at all.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
     #[inline]
     pub fn get(&self, name: u32) -> Option<WeakMapEdge> {
         if self.by_name.is_empty() {
