@@ -331,7 +331,13 @@ impl HeapSnapshot {
     #[inline]
     pub(crate) fn edge_type_code(&self, edge: EdgeIndex) -> u8 {
         if self.narrow_edge_names {
-            (self.narrow_entry(edge) >> NARROW_NAME_BITS) as u8
+            // The type is the top bits of the entry's third byte: one byte read.
+            const _: () = assert!(NARROW_NAME_BITS >= 16, "a narrow entry's type lies in its third byte");
+            #[cfg(target_endian = "little")]
+            let code = self.narrow_bytes()[3 * edge as usize + 2] >> (NARROW_NAME_BITS - 16);
+            #[cfg(not(target_endian = "little"))]
+            let code = (self.narrow_entry(edge) >> NARROW_NAME_BITS) as u8;
+            code
         } else {
             (self.edge_type_and_name[edge as usize] >> EDGE_NAME_BITS) as u8
         }
@@ -345,13 +351,33 @@ impl HeapSnapshot {
         crate::analysis::prefetch(&self.edge_type_and_name, word);
     }
 
+    /// The narrow entries as bytes: entry `e` is bytes `3e..3e + 3`, least significant first (on a little-endian
+    /// machine), and the padding word makes four bytes readable from any entry's start.
+    #[cfg(target_endian = "little")]
+    #[inline(always)]
+    fn narrow_bytes(&self) -> &[u8] {
+        let words = &self.edge_type_and_name;
+        // SAFETY: any four bytes of a `u32` are valid `u8`s; the view covers exactly the words' memory.
+        unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, words.len() * 4) }
+    }
+
     /// The 24-bit entry of `edge` in the narrow layout.
     #[inline(always)]
     fn narrow_entry(&self, edge: EdgeIndex) -> u32 {
-        let bit = edge as usize * 24;
-        let word = bit / 32;
-        let pair = self.edge_type_and_name[word] as u64 | (self.edge_type_and_name[word + 1] as u64) << 32;
-        (pair >> (bit % 32)) as u32 & 0x00FF_FFFF
+        #[cfg(target_endian = "little")]
+        {
+            // One unaligned read of the four bytes from the entry's start, where two words, shifted, took two.
+            let at = 3 * edge as usize;
+            let bytes: [u8; 4] = self.narrow_bytes()[at..at + 4].try_into().expect("four bytes");
+            u32::from_le_bytes(bytes) & 0x00FF_FFFF
+        }
+        #[cfg(not(target_endian = "little"))]
+        {
+            let bit = edge as usize * 24;
+            let word = bit / 32;
+            let pair = self.edge_type_and_name[word] as u64 | (self.edge_type_and_name[word + 1] as u64) << 32;
+            (pair >> (bit % 32)) as u32 & 0x00FF_FFFF
+        }
     }
 
     pub fn edge_type_name(&self, edge: EdgeIndex) -> &str {

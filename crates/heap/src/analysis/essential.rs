@@ -59,8 +59,9 @@ fn essential_edges_of(
         for edge in start..end {
             let code = snapshot.edge_type_code(edge);
             let target = snapshot.edge_target(edge);
-            let owned = page_words[target as usize >> 6] >> (target & 63) & 1 != 0;
-            let keep = (code != weak) & (target != node) & (!strict | (code != shortcut)) & (keep_owned | !owned);
+            // Only a source that is not page-owned needs its targets' flags (a random read each).
+            let dropped = !keep_owned && page_words[target as usize >> 6] >> (target & 63) & 1 != 0;
+            let keep = (code != weak) & (target != node) & (!strict | (code != shortcut)) & !dropped;
             let keep = keep && !(check_pairs && code == internal && is_table_edge(snapshot, weakmaps, node, edge));
             let bit = edge as usize - first_bit;
             words[bit >> 6] |= u64::from(keep) << (bit & 63);
