@@ -10,8 +10,10 @@ use std::sync::{Condvar, Mutex};
 
 /// A thread with more than this many nodes queued gives half of them to the other when it has none.
 const SHARE_ABOVE: usize = if cfg!(test) { 8 } else { 1 << 12 };
-/// How many queued nodes ahead the first edges of a node are asked for.
+/// How many queued nodes ahead the first edges of a node are asked for...
 const AHEAD: usize = 16;
+/// ...and its first-edge offset.
+const OFFSETS_AHEAD: usize = 48;
 
 /// The nodes reached from `seeds` through the edges `follow` accepts (the seeds included).
 pub fn reachable(
@@ -113,6 +115,11 @@ impl<F: Fn(EdgeIndex) -> bool> Explorer<'_, F> {
                 continue;
             };
             next += 1;
+            // A node queued long ago has left the cache: its first-edge offset is asked for further ahead, so that
+            // asking for its edges does not wait for it.
+            if let Some(&far) = queue.get(next + OFFSETS_AHEAD) {
+                prefetch(&snapshot.first_edge, far as usize);
+            }
             if let Some(&ahead) = queue.get(next + AHEAD) {
                 snapshot.prefetch_edge(snapshot.first_edge[ahead as usize] as usize);
             }
