@@ -426,6 +426,10 @@ impl Target for NodeColumns<'_> {
         (a, b)
     }
 
+    fn expected_len(&self) -> Option<u64> {
+        Some((self.snap.node_type.len() * self.roles.len()) as u64)
+    }
+
     fn commit(&mut self, done: Self::Done) {
         for (node, size) in done.large_sizes {
             self.snap.self_sizes.keep_large(node, size);
@@ -673,6 +677,10 @@ impl Target for EdgeColumns<'_> {
             )
         });
         (piece(first, types, names, targets), b)
+    }
+
+    fn expected_len(&self) -> Option<u64> {
+        Some((self.snap.edge_to.len() * self.roles.len()) as u64)
     }
 
     fn commit(&mut self, done: EdgesDone) {

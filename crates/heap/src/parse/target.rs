@@ -48,6 +48,12 @@ pub(crate) trait Target {
 
     /// Stores value number `index` (always the next one), making room as needed, or says what is wrong with it.
     fn put_exact(&mut self, index: u64, value: u64) -> Result<(), String>;
+
+    /// How many values the array is declared to hold, if the target knows: only a hint, for where to look for
+    /// its end.
+    fn expected_len(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// All values of an array in a vector of `T` (`u64`, or `u32` where larger values are an error). `refuse_at` makes
