@@ -233,9 +233,7 @@ fn bfs(
     mut parents: Option<&mut Vec<EdgeIndex>>,
 ) {
     // The queue says which nodes come next: their first-edge offsets are asked for far ahead, their edges a few
-    // nodes ahead (the offset is in the cache by then), and the distances of the targets a few edges ahead. A
-    // node queued long ago is no longer in the cache; asking for its edges stopped at its offset (23% of the
-    // search's time at 324 MiB).
+    // nodes ahead (the offset is in the cache by then), and the distances of the targets a few edges ahead.
     const OFFSETS_AHEAD: usize = 32;
     const NODES_AHEAD: usize = 8;
     const EDGES_AHEAD: usize = 8;
@@ -249,21 +247,10 @@ fn bfs(
             level += 1;
             level_end = queue.len();
         }
-        if head >= super::FIFO_COMPACT_AT && 2 * head >= queue.len() {
-            // Only the unexplored part is kept: the queue's memory is then about twice the widest level, not four
-            // bytes for every node reached (15 MB of fresh pages at 324 MiB, on the thread the DFS waits for).
-            queue.drain(..head);
-            level_end -= head;
-            head = 0;
-        }
+        level_end -= super::drop_explored(queue, &mut head);
         let node = queue[head];
         head += 1;
-        if let Some(&far) = queue.as_slice().get(head + OFFSETS_AHEAD) {
-            prefetch(&snapshot.first_edge, far as usize);
-        }
-        if let Some(&ahead) = queue.as_slice().get(head + NODES_AHEAD) {
-            snapshot.prefetch_edge(snapshot.first_edge[ahead as usize] as usize);
-        }
+        super::prefetch_queued(snapshot, queue, head, NODES_AHEAD, OFFSETS_AHEAD);
         debug_assert_eq!(distance.get(node), level, "the queue is in order of distance");
         let next = level + 1;
         let end = snapshot.first_edge[node as usize + 1] as usize;

@@ -200,7 +200,33 @@ pub fn release(snapshot: HeapSnapshot, analysis: Analysis) {
 /// How many explored nodes a first-in-first-out queue (a vector and the index of its next node) holds before they
 /// are cut off: at least this many, and at least as many as are left to explore (so each node moves once on
 /// average).
-pub(crate) const FIFO_COMPACT_AT: usize = if cfg!(test) { 8 } else { 1 << 14 };
+const FIFO_COMPACT_AT: usize = if cfg!(test) { 8 } else { 1 << 14 };
+
+/// Cuts the explored part (before `next`) off a first-in-first-out queue once it is long enough
+/// ([`FIFO_COMPACT_AT`]), so that the queue takes about twice its widest stretch, not four bytes for every node
+/// queued (15 MB of fresh pages per search at 324 MiB). Returns how many nodes went.
+pub(crate) fn drop_explored(queue: &mut Vec<NodeIndex>, next: &mut usize) -> usize {
+    let explored = *next;
+    if explored < FIFO_COMPACT_AT || 2 * explored < queue.len() {
+        return 0;
+    }
+    queue.drain(..explored);
+    *next = 0;
+    explored
+}
+
+/// Asks for what a search over `queue` reads next: the edges of the node `near` places after `next`, and the
+/// first-edge offset of the one `far` places after it. A node queued long ago has left the cache; without the
+/// offset asked for first, asking for its edges waits for it (23% of the distances' samples at 324 MiB).
+#[inline(always)]
+pub(crate) fn prefetch_queued(snapshot: &HeapSnapshot, queue: &[NodeIndex], next: usize, near: usize, far: usize) {
+    if let Some(&node) = queue.get(next + far) {
+        prefetch(&snapshot.first_edge, node as usize);
+    }
+    if let Some(&node) = queue.get(next + near) {
+        snapshot.prefetch_edge(snapshot.first_edge[node as usize] as usize);
+    }
+}
 
 /// Starts loading `slice[index]` into the cache, if it exists.
 #[inline(always)]

@@ -102,11 +102,7 @@ impl<F: Fn(EdgeIndex) -> bool> Explorer<'_, F> {
         let snapshot = self.snapshot;
         let mut next = 0;
         loop {
-            if next >= super::FIFO_COMPACT_AT && 2 * next >= queue.len() {
-                // The explored part goes, so that the queue does not grow by four bytes for every node reached.
-                queue.drain(..next);
-                next = 0;
-            }
+            super::drop_explored(&mut queue, &mut next);
             let Some(&node) = queue.get(next) else {
                 match self.work.take(self.threads) {
                     Some(batch) => (queue, next) = (batch, 0),
@@ -115,14 +111,7 @@ impl<F: Fn(EdgeIndex) -> bool> Explorer<'_, F> {
                 continue;
             };
             next += 1;
-            // A node queued long ago has left the cache: its first-edge offset is asked for further ahead, so that
-            // asking for its edges does not wait for it.
-            if let Some(&far) = queue.get(next + OFFSETS_AHEAD) {
-                prefetch(&snapshot.first_edge, far as usize);
-            }
-            if let Some(&ahead) = queue.get(next + AHEAD) {
-                snapshot.prefetch_edge(snapshot.first_edge[ahead as usize] as usize);
-            }
+            super::prefetch_queued(snapshot, &queue, next, AHEAD, OFFSETS_AHEAD);
             for edge in snapshot.edges(node) {
                 let child = snapshot.edge_target(edge);
                 if self.marks.is_marked(child) || !(self.follow)(edge) {
