@@ -14,7 +14,7 @@ mod target;
 use crate::error::ParseError;
 use crate::snapshot::{AllocationTrace, HeapSnapshot, TraceFunction, TraceNode};
 use crate::strings::StringTable;
-use columns::{EdgeColumns, NodeColumns};
+use columns::{EdgeColumns, EdgesDone, NodeColumns};
 use lexer::{InPlace, Input, Lexer, ReadInput};
 use meta::Layout;
 use std::io::Read;
@@ -256,13 +256,15 @@ impl<I: Input> Parser<I> {
             EdgeColumns::new(self.layout.as_ref().expect("layout known"), &mut self.edge_types, &mut self.snap);
         let count = self.lex.uint_array(&mut columns)?;
         let done = columns.finish(count)?;
-        self.max_edge_target = done.max_target;
-        self.start_packing(done.long_names);
+        self.start_packing(done);
         Ok(())
     }
 
-    /// Packs the edges' types into their name column on a thread of its own, while the parse goes on.
-    fn start_packing(&mut self, long_names: u64) {
+    /// Keeps what the edge columns found, and packs the edges' types into their name column on a thread of its own,
+    /// while the parse goes on.
+    fn start_packing(&mut self, done: EdgesDone) {
+        self.max_edge_target = done.max_target;
+        let long_names = done.long_names;
         let names = std::mem::take(&mut self.snap.edge_type_and_name);
         let types = std::mem::take(&mut self.edge_types);
         self.packing = Some(pack::Background::start(move || pack::pack_edges(names, types, long_names)));
@@ -277,8 +279,7 @@ impl<I: Input> Parser<I> {
                 .map_err(|m| ParseError::Inconsistent(format!("`edges` array index {i}: {m}")))?;
         }
         let done = columns.finish(raw.len() as u64)?;
-        self.max_edge_target = done.max_target;
-        self.start_packing(done.long_names);
+        self.start_packing(done);
         Ok(())
     }
 
