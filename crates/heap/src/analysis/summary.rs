@@ -72,7 +72,7 @@ pub fn aggregate(
     if middle < n {
         let renumbered = rows.absorb(second);
         for row in &mut row_of[middle..] {
-            if *row != u32::MAX {
+            if *row != NO_GROUP {
                 *row = renumbered[*row as usize];
             }
         }
@@ -116,7 +116,7 @@ impl Rows {
         }
     }
 
-    /// Counts `nodes` into their rows; `row_of[i]` gets the row of node `nodes.start + i` (`u32::MAX`: none).
+    /// Counts `nodes` into their rows; `row_of[i]` gets the row of node `nodes.start + i` ([`NO_GROUP`]: none).
     fn add(
         &mut self,
         snapshot: &HeapSnapshot,
@@ -135,7 +135,7 @@ impl Rows {
             }
             let size = shallow.get(node);
             if size == 0 {
-                *slot = u32::MAX;
+                *slot = NO_GROUP;
                 continue;
             }
             let class = names.class_of(node);
@@ -174,7 +174,7 @@ impl Rows {
 
 /// Retained size per group, counting only the topmost member of a group on each dominator path (DevTools'
 /// rule for a class's retained size): a node adds its retained size only when no dominator of it is in the
-/// same group. `group_of[node]` is the node's group, or `u32::MAX` for none.
+/// same group. `group_of[node]` is the node's group, or [`NO_GROUP`] for none.
 ///
 /// With `parallel`, the tree is cut into subtrees of at most 1/64 of the root's retained size (the nodes above
 /// them are counted first, and each subtree carries the groups of its dominators), which two threads take
@@ -288,7 +288,7 @@ impl SubtreeWalk {
         while let Some(level) = self.levels.last_mut() {
             if level.next < level.end {
                 let child = tree.children[level.next as usize];
-                if let Some(&ahead) = tree.children.get(level.next as usize + 8) {
+                if let Some(&ahead) = tree.children.get(level.next as usize + SIBLINGS_AHEAD) {
                     super::prefetch(group_of, ahead as usize);
                     super::prefetch(&tree.first, ahead as usize);
                 }
@@ -323,8 +323,11 @@ impl SubtreeWalk {
     }
 }
 
-/// `group_of`'s mark of a node in no group.
+/// `group_of`'s mark of a node in no group (the Summary's: a node of size 0, in no row).
 const NO_GROUP: u32 = u32::MAX;
+
+/// How many siblings ahead the walk asks for a node's group and child-list offsets.
+const SIBLINGS_AHEAD: usize = 8;
 
 #[cfg(test)]
 mod tests {
